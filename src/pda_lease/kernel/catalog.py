@@ -1,0 +1,251 @@
+"""The closed error catalog of spec §5: every code, every reason, every message.
+
+A DENY is a value, ``Deny(code, reason, field, message, recommendation)``. Codes and reasons are
+closed sets: ``Deny`` cannot be built with a pair that is not in ``CATALOG``, so every outcome the
+kernel can produce is enumerable, and the catalog is the single place where the words live.
+``specs/error_catalog.json`` is generated from this table and a test checks both against the
+spec's own tables.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import attrs
+
+from pda_lease.kernel.errors import UsageError
+
+
+class Code(enum.StrEnum):
+    """The categories of refusal (definition §7, plus ``INVALID_TOKEN``, spec §5)."""
+
+    INVALID_MANIFEST = "INVALID_MANIFEST"
+    LEASE_EXPIRED = "LEASE_EXPIRED"
+    INSUFFICIENT_TRUST = "INSUFFICIENT_TRUST"
+    HRC_REQUIRED = "HRC_REQUIRED"
+    LEASE_REVOKED = "LEASE_REVOKED"
+    INVALID_TOKEN = "INVALID_TOKEN"
+
+
+@attrs.frozen
+class CatalogEntry:
+    """Message template (``{field}`` is replaced by the field path) and recommendation."""
+
+    message: str
+    recommendation: str
+
+
+_FIX_MANIFEST = (
+    "Fix the Blueprint Compiler output so that the manifest matches the TaskManifest schema "
+    "of LEASE_MANAGER_SPEC v1.0 §3.1, then request the lease again."
+)
+_REJECT_TOKEN = (
+    "Reject the token: it was not issued by this authority in this form. Request a new lease."
+)
+
+
+def _manifest(message: str) -> CatalogEntry:
+    return CatalogEntry(message, _FIX_MANIFEST)
+
+
+def _token(message: str) -> CatalogEntry:
+    return CatalogEntry(message, _REJECT_TOKEN)
+
+
+_TABLE: dict[Code, dict[str, CatalogEntry]] = {
+    Code.INVALID_MANIFEST: {
+        "NOT_AN_OBJECT": _manifest("manifest is not a JSON object"),
+        "NOT_JSON": _manifest("manifest value at {field} is not in the JSON data model"),
+        "FLOAT_NOT_ALLOWED": _manifest(
+            "manifest value at {field} is a floating-point number; only integers are allowed"
+        ),
+        "INTEGER_OUT_OF_RANGE": _manifest(
+            "manifest integer at {field} is outside the signed 64-bit range"
+        ),
+        "STRING_TOO_LONG": _manifest("manifest string at {field} exceeds its length limit"),
+        "TOO_MANY_ITEMS": _manifest("manifest container at {field} exceeds its item limit"),
+        "TOO_DEEP": _manifest("manifest nesting at {field} exceeds the depth limit"),
+        "TOO_LARGE": _manifest("manifest encoding exceeds the size limit"),
+        "UNKNOWN_FIELD": _manifest("manifest has unknown field {field}"),
+        "MISSING_FIELD": _manifest("manifest is missing required field {field}"),
+        "WRONG_TYPE": _manifest("manifest field {field} has the wrong type"),
+        "BAD_VALUE": _manifest("manifest field {field} has a value outside its allowed set"),
+        "UNSUPPORTED_VERSION": _manifest("manifest version at {field} is not supported"),
+        "BAD_HOLDER_KEY": _manifest(
+            "manifest holder key at {field} is not a valid Ed25519 public key"
+        ),
+        "EMPTY_WINDOW": _manifest("manifest execution window at {field} is empty"),
+    },
+    Code.LEASE_EXPIRED: {
+        "EPOCH_MISMATCH": CatalogEntry(
+            "the time is from another clock epoch than the lease or window",
+            "The monotonic clock restarted (reboot). Recompile the manifest in the current "
+            "clock epoch and request a new lease.",
+        ),
+        "WINDOW_NOT_OPEN": CatalogEntry(
+            "the execution window has not opened yet",
+            "Request the lease again once the execution window has opened.",
+        ),
+        "WINDOW_CLOSED": CatalogEntry(
+            "the execution window has closed",
+            "Recompile the manifest with a new execution window and request a new lease.",
+        ),
+        "NOT_YET_VALID": CatalogEntry(
+            "the lease is not valid before its issue time",
+            "Check the executor clock: it reads earlier than the lease's issue time in the "
+            "same epoch.",
+        ),
+        "EXPIRED": CatalogEntry("the lease has expired", "Request a new lease for the task."),
+    },
+    Code.INSUFFICIENT_TRUST: {
+        "SNAPSHOT_INVALID": CatalogEntry(
+            "trust snapshot is not valid at {field}",
+            "Supply a Trust Matrix snapshot that matches the TrustSnapshot schema (§3.2).",
+        ),
+        "NO_SCORE": CatalogEntry(
+            "trust snapshot has no score for the capability",
+            "The Trust Matrix has not rated this capability; it carries no trust until it is "
+            "rated.",
+        ),
+        "BELOW_THRESHOLD": CatalogEntry(
+            "trust score is below the policy threshold for the sensitivity",
+            "The capability's trust score must reach the policy threshold for this "
+            "sensitivity; thresholds are system-defined and cannot be lowered by a request.",
+        ),
+    },
+    Code.HRC_REQUIRED: {
+        "HRC_MISSING": CatalogEntry(
+            "hardware-rooted confirmation is required and none was given",
+            "Ask the user to confirm the manifest on a registered HRC device, then request the "
+            "lease with the confirmation.",
+        ),
+        "HRC_MALFORMED": CatalogEntry(
+            "hardware-rooted confirmation is malformed at {field}",
+            "Supply an HRC token that matches the HrcToken schema (§3.3).",
+        ),
+        "HRC_UNKNOWN_KEY": CatalogEntry(
+            "hardware-rooted confirmation key is not registered",
+            "Register the HRC device key in the lease policy, or confirm on a registered device.",
+        ),
+        "HRC_BAD_SIGNATURE": CatalogEntry(
+            "hardware-rooted confirmation signature does not verify",
+            "Confirm the manifest again on the registered HRC device.",
+        ),
+        "HRC_WRONG_MANIFEST": CatalogEntry(
+            "hardware-rooted confirmation is for another manifest",
+            "The confirmation was given for a different manifest digest; confirm this manifest.",
+        ),
+        "HRC_EPOCH_MISMATCH": CatalogEntry(
+            "hardware-rooted confirmation is from another clock epoch",
+            "The clock restarted since the confirmation; confirm the manifest again.",
+        ),
+        "HRC_FROM_FUTURE": CatalogEntry(
+            "hardware-rooted confirmation is later than the current time",
+            "Check the clocks: the confirmation time is later than the decision time.",
+        ),
+        "HRC_TOO_OLD": CatalogEntry(
+            "hardware-rooted confirmation is older than the policy allows",
+            "Confirm the manifest again; confirmations expire after the policy's maximum age.",
+        ),
+    },
+    Code.LEASE_REVOKED: {
+        "REVOKED": CatalogEntry(
+            "the lease has been revoked",
+            "The lease was explicitly revoked; request a new lease if the task is still wanted.",
+        ),
+        "POLICY_CHANGED": CatalogEntry(
+            "the lease was granted under another policy",
+            "The lease policy changed since the grant; request a new lease under the active "
+            "policy.",
+        ),
+        "TRUST_SNAPSHOT_INVALID": CatalogEntry(
+            "the current trust snapshot is not valid at {field}",
+            "Supply a valid Trust Matrix snapshot; leases cannot stand without one.",
+        ),
+        "TRUST_DECAYED": CatalogEntry(
+            "trust for the capability fell below the policy threshold",
+            "The capability's trust decayed below the threshold for the lease's sensitivity; "
+            "the lease ends.",
+        ),
+    },
+    Code.INVALID_TOKEN: {
+        "TOO_LARGE": _token("token exceeds the size limit"),
+        "MALFORMED_CBOR": _token("token is not well-formed CBOR"),
+        "TOO_DEEP": _token("token nesting exceeds the depth limit"),
+        "NON_DETERMINISTIC": _token("token is not in deterministic CBOR encoding"),
+        "FORBIDDEN_CBOR_TYPE": _token("token contains a CBOR type or tag that is not allowed"),
+        "TRAILING_BYTES": _token("token has bytes after its end"),
+        "NOT_COSE_SIGN1": _token("token is not a tagged COSE_Sign1 structure"),
+        "UNPROTECTED_HEADER_NOT_EMPTY": _token("token has parameters in its unprotected header"),
+        "BAD_PROTECTED_HEADER": _token("token protected header is malformed"),
+        "UNSUPPORTED_ALGORITHM": _token("token algorithm is not Ed25519 (-19)"),
+        "UNKNOWN_KID": _token("token key id is not the issuer's"),
+        "BAD_SIGNATURE": _token("token signature does not verify"),
+        "BAD_CLAIMS": _token("token claims are malformed"),
+        "WRONG_TASK": CatalogEntry(
+            "token is bound to another task",
+            "The token was issued for a different task_id; request a lease for this task.",
+        ),
+        "WRONG_MANIFEST": CatalogEntry(
+            "token is bound to another manifest",
+            "The token was issued for a different manifest digest; request a lease for this "
+            "manifest.",
+        ),
+        "HOLDER_PROOF_MISSING": CatalogEntry(
+            "no proof of possession of the holder key was given",
+            "Present a holder proof signed by the key named in the token.",
+        ),
+        "HOLDER_PROOF_MALFORMED": CatalogEntry(
+            "holder proof is malformed", "Present a holder proof that matches §7.2."
+        ),
+        "HOLDER_PROOF_INVALID": CatalogEntry(
+            "holder proof does not verify with the token's holder key",
+            "Only the holder named in the token may use it; leases are not transferable.",
+        ),
+    },
+}
+
+CATALOG: Mapping[Code, Mapping[str, CatalogEntry]] = MappingProxyType(
+    {code: MappingProxyType(reasons) for code, reasons in _TABLE.items()}
+)
+
+
+@attrs.frozen
+class Deny:
+    """A refusal: the decision DENY, an ended lease, or a failed verification (spec §5).
+
+    Build it with :func:`deny`, which fills ``message`` and ``recommendation`` from the catalog.
+    """
+
+    code: Code
+    reason: str
+    field: str | None
+    message: str
+    recommendation: str
+
+    @property
+    def decision(self) -> str:
+        return "DENY"
+
+    def to_json(self) -> dict[str, str]:
+        """The ``expected`` form of a DENY vector (spec §10)."""
+        return {
+            "decision": "DENY",
+            "code": str(self.code),
+            "reason": self.reason,
+            "message": self.message,
+        }
+
+
+def deny(code: Code, reason: str, field: str | None = None) -> Deny:
+    """Build the catalog's ``Deny`` for ``(code, reason)``; an unknown pair is a bug."""
+    entry = CATALOG.get(code, {}).get(reason)
+    if entry is None:
+        raise UsageError(f"({code}, {reason}) is not in the error catalog")
+    needs_field = "{field}" in entry.message
+    if needs_field and field is None:
+        raise UsageError(f"({code}, {reason}) needs a field path")
+    message = entry.message.replace("{field}", field) if needs_field and field else entry.message
+    return Deny(code, reason, field, message, entry.recommendation)

@@ -1,0 +1,320 @@
+"""The decision pipeline (spec §4) and lease standing (spec §8).
+
+``decide`` is the heart of the Lease Manager: a pure, total function from the manifest, the
+trust snapshot, the time and an optional HRC token to exactly one of ``Grant`` or ``Deny``. The
+steps run in the order of the spec's table and the first failure decides; a ``Grant`` always
+carries a complete signed token, a ``Deny`` never does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import attrs
+
+from pda_lease.kernel.catalog import Code, Deny, deny
+from pda_lease.kernel.cbor import encode
+from pda_lease.kernel.crypto import Signer, cose_key_thumbprint, sha256, verify_signature
+from pda_lease.kernel.errors import PolicyError, UsageError
+from pda_lease.kernel.inputs import (
+    HrcToken,
+    LeasePolicy,
+    MonotonicTime,
+    TaskManifest,
+    TrustSnapshot,
+    hrc_signed_bytes,
+    parse_hrc_token,
+    parse_manifest,
+    parse_trust_snapshot,
+)
+from pda_lease.kernel.model import Failure
+from pda_lease.kernel.token import LEASE_ID_BYTES, LeaseClaims, mint, time_standing
+
+LEASE_ID_CONTEXT = "PDA-LEASE-ID-v1"
+
+
+@attrs.frozen
+class Grant:
+    """The decision GRANT: a signed lease token and what it says."""
+
+    lease_id: bytes
+    token: bytes = attrs.field(repr=False)
+    claims: LeaseClaims
+
+    @property
+    def decision(self) -> str:
+        return "GRANT"
+
+    def to_json(self) -> dict[str, object]:
+        """The ``expected`` form of a GRANT vector (spec §10)."""
+        return {
+            "decision": "GRANT",
+            "lease_id": self.lease_id.hex(),
+            "token": self.token.hex(),
+            "manifest_digest": self.claims.manifest_digest.hex(),
+            "issued_at_ns": self.claims.issued_at_ns,
+            "expires_at_ns": self.claims.expires_at_ns,
+        }
+
+
+Decision = Grant | Deny
+
+
+@attrs.frozen
+class Active:
+    """Standing of a lease that still holds (spec §8)."""
+
+    lease_id: bytes
+    expires_at_ns: int
+
+
+class Authority:
+    """An issuer: an Ed25519 signer bound to the lease policy it decides under (§3.5)."""
+
+    __slots__ = ("_kid", "_policy", "_signer")
+
+    def __init__(self, signer: Signer, policy: LeasePolicy) -> None:
+        if not isinstance(signer, Signer):
+            raise UsageError("signer must provide public_key and sign(message)")
+        if not isinstance(policy, LeasePolicy):
+            raise UsageError("policy must be a LeasePolicy (use LeasePolicy.from_json)")
+        kid = cose_key_thumbprint(signer.public_key)
+        if kid != policy.issuer_kid:
+            raise PolicyError("policy issuer_kid is not the thumbprint of the signer's key")
+        self._signer = signer
+        self._policy = policy
+        self._kid = kid
+
+    @property
+    def policy(self) -> LeasePolicy:
+        return self._policy
+
+    @property
+    def public_key(self) -> bytes:
+        return self._signer.public_key
+
+    @property
+    def kid(self) -> bytes:
+        return self._kid
+
+    def decide(
+        self,
+        manifest: object,
+        trust_snapshot: object,
+        now: MonotonicTime,
+        hrc_token: object | None = None,
+    ) -> Decision:
+        return decide(self, manifest, trust_snapshot, now, hrc_token)
+
+    def __repr__(self) -> str:
+        return f"Authority(kid={self._kid.hex()}, policy_sequence={self._policy.sequence})"
+
+
+def lease_id_for(
+    kid: bytes,
+    policy_digest: bytes,
+    manifest_digest: bytes,
+    trust_digest: bytes,
+    hrc_digest: bytes | None,
+    now: MonotonicTime,
+) -> bytes:
+    """Spec §6.4: a lease id is a hash of every decision input."""
+    material = encode(
+        [
+            LEASE_ID_CONTEXT,
+            kid,
+            policy_digest,
+            manifest_digest,
+            trust_digest,
+            hrc_digest,
+            now.epoch,
+            now.ns,
+        ]
+    )
+    return sha256(material)[:LEASE_ID_BYTES]
+
+
+def _check_window(manifest: TaskManifest, now: MonotonicTime) -> Deny | None:
+    window = manifest.window
+    if window.epoch != now.epoch:
+        return deny(Code.LEASE_EXPIRED, "EPOCH_MISMATCH")
+    if now.ns < window.not_before_ns:
+        return deny(Code.LEASE_EXPIRED, "WINDOW_NOT_OPEN")
+    if now.ns >= window.not_after_ns:
+        return deny(Code.LEASE_EXPIRED, "WINDOW_CLOSED")
+    return None
+
+
+def _check_trust(
+    snapshot: TrustSnapshot,
+    capability_id: str,
+    threshold: int,
+    code: Code,
+    no_score: str,
+    below: str,
+) -> Deny | None:
+    score = snapshot.score_for(capability_id)
+    if score is None:
+        return deny(code, no_score)
+    if score < threshold:
+        return deny(code, below)
+    return None
+
+
+def _check_hrc(
+    policy: LeasePolicy, manifest: TaskManifest, now: MonotonicTime, document: object | None
+) -> HrcToken | Deny:
+    """Spec §4.2, steps 1-8."""
+    if document is None:
+        return deny(Code.HRC_REQUIRED, "HRC_MISSING")
+    parsed = parse_hrc_token(document)
+    if isinstance(parsed, Failure):
+        return deny(Code.HRC_REQUIRED, "HRC_MALFORMED", parsed.path)
+    key = policy.hrc_keys.get(parsed.key_id)
+    if key is None:
+        return deny(Code.HRC_REQUIRED, "HRC_UNKNOWN_KEY")
+    signed = hrc_signed_bytes(parsed.manifest_digest, parsed.confirmed_at)
+    if not verify_signature(key, signed, parsed.signature):
+        return deny(Code.HRC_REQUIRED, "HRC_BAD_SIGNATURE")
+    if parsed.manifest_digest != manifest.digest:
+        return deny(Code.HRC_REQUIRED, "HRC_WRONG_MANIFEST")
+    if parsed.confirmed_at.epoch != now.epoch:
+        return deny(Code.HRC_REQUIRED, "HRC_EPOCH_MISMATCH")
+    age = now.ns - parsed.confirmed_at.ns
+    if age < 0:
+        return deny(Code.HRC_REQUIRED, "HRC_FROM_FUTURE")
+    if age >= policy.hrc_max_age_ns:
+        return deny(Code.HRC_REQUIRED, "HRC_TOO_OLD")
+    return parsed
+
+
+def decide(
+    authority: Authority,
+    manifest: object,
+    trust_snapshot: object,
+    now: MonotonicTime,
+    hrc_token: object | None = None,
+) -> Decision:
+    """Spec §4: GRANT with a signed token, or DENY with code and reason. Pure and total.
+
+    ``manifest``, ``trust_snapshot`` and ``hrc_token`` are untrusted JSON-model documents (a
+    ``TrustSnapshot`` already parsed is accepted too); whatever they hold, the answer is a
+    ``Grant`` or a ``Deny``. ``authority`` and ``now`` are the embedder's own values; passing
+    something else raises ``UsageError``.
+    """
+    if not isinstance(authority, Authority):
+        raise UsageError("authority must be an Authority")
+    if not isinstance(now, MonotonicTime):
+        raise UsageError("now must be a MonotonicTime")
+    policy = authority.policy
+
+    # Step 1: structure.
+    parsed = parse_manifest(manifest)
+    if isinstance(parsed, Failure):
+        return deny(Code.INVALID_MANIFEST, parsed.reason, parsed.path)
+
+    # Step 2: the execution window, in this clock epoch.
+    late = _check_window(parsed, now)
+    if late:
+        return late
+
+    # Step 3: trust, judged by the capability's score against the policy threshold.
+    snapshot = parse_trust_snapshot(trust_snapshot)
+    if isinstance(snapshot, Failure):
+        return deny(Code.INSUFFICIENT_TRUST, "SNAPSHOT_INVALID", snapshot.path)
+    sensitivity = parsed.constraints.sensitivity
+    untrusted = _check_trust(
+        snapshot,
+        parsed.capability_id,
+        policy.trust_threshold[sensitivity],
+        Code.INSUFFICIENT_TRUST,
+        "NO_SCORE",
+        "BELOW_THRESHOLD",
+    )
+    if untrusted:
+        return untrusted
+
+    # Step 4: hardware-rooted confirmation, when the policy or the manifest requires it.
+    hrc_required = policy.hrc_required(parsed.constraints)
+    hrc_digest: bytes | None = None
+    if hrc_required:
+        confirmation = _check_hrc(policy, parsed, now, hrc_token)
+        if isinstance(confirmation, Deny):
+            return confirmation
+        hrc_digest = confirmation.digest
+
+    # Step 5: grant. The lease never outlives its window (spec §4).
+    expires_at_ns = min(now.ns + policy.lease_duration_ns[sensitivity], parsed.window.not_after_ns)
+    lease_id = lease_id_for(
+        authority.kid, policy.digest, parsed.digest, snapshot.digest, hrc_digest, now
+    )
+    claims = LeaseClaims(
+        issuer=policy.issuer,
+        task_id=parsed.task_id,
+        lease_id=lease_id,
+        holder_public_key=parsed.holder_public_key,
+        manifest_digest=parsed.digest,
+        trust_digest=snapshot.digest,
+        policy_digest=policy.digest,
+        clock_epoch=now.epoch,
+        issued_at_ns=now.ns,
+        expires_at_ns=expires_at_ns,
+        capability_id=parsed.capability_id,
+        constraints=attrs.evolve(parsed.constraints, hrc_required=hrc_required),
+        hrc_digest=hrc_digest,
+    )
+    return Grant(lease_id, mint(authority._signer, claims), claims)
+
+
+def standing(
+    claims: LeaseClaims,
+    now: MonotonicTime,
+    trust_snapshot: object,
+    policy: LeasePolicy,
+    revoked: Collection[bytes] = frozenset(),
+) -> Active | Deny:
+    """Spec §8: does a granted lease still stand? Expiry, revocation, policy, trust decay."""
+    if not isinstance(claims, LeaseClaims):
+        raise UsageError("claims must be LeaseClaims (from a Grant or a verified token)")
+    if not isinstance(now, MonotonicTime):
+        raise UsageError("now must be a MonotonicTime")
+    if not isinstance(policy, LeasePolicy):
+        raise UsageError("policy must be a LeasePolicy")
+    late = time_standing(claims, now)
+    if late:
+        return late
+    if claims.lease_id in revoked:
+        return deny(Code.LEASE_REVOKED, "REVOKED")
+    if claims.policy_digest != policy.digest:
+        return deny(Code.LEASE_REVOKED, "POLICY_CHANGED")
+    snapshot = parse_trust_snapshot(trust_snapshot)
+    if isinstance(snapshot, Failure):
+        return deny(Code.LEASE_REVOKED, "TRUST_SNAPSHOT_INVALID", snapshot.path)
+    threshold = policy.trust_threshold[claims.constraints.sensitivity]
+    decayed = _check_trust(
+        snapshot,
+        claims.capability_id,
+        threshold,
+        Code.LEASE_REVOKED,
+        "TRUST_DECAYED",
+        "TRUST_DECAYED",
+    )
+    return decayed or Active(claims.lease_id, claims.expires_at_ns)
+
+
+def sign_hrc(
+    signer: Signer, manifest_digest: bytes, confirmed_at: MonotonicTime
+) -> dict[str, object]:
+    """Build an HRC token document (spec §3.3), as a registered HRC device would."""
+    if type(manifest_digest) is not bytes or len(manifest_digest) != 32:
+        raise UsageError("manifest_digest is 32 bytes")
+    if not isinstance(confirmed_at, MonotonicTime):
+        raise UsageError("confirmed_at is a MonotonicTime")
+    signature = signer.sign(hrc_signed_bytes(manifest_digest, confirmed_at))
+    return {
+        "hrc_version": 1,
+        "key_id": cose_key_thumbprint(signer.public_key).hex(),
+        "manifest_digest": manifest_digest.hex(),
+        "confirmed_at": confirmed_at.to_json(),
+        "signature": signature.hex(),
+    }
