@@ -229,7 +229,7 @@ class Deny:
     def decision(self) -> str:
         return "DENY"
 
-    def to_json(self) -> dict[str, str]:
+    def to_json(self) -> dict[str, object]:
         """The ``expected`` form of a DENY vector (spec §10)."""
         return {
             "decision": "DENY",

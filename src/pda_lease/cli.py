@@ -1,0 +1,341 @@
+"""``pda-lease``: the command-line face of the kernel. JSON in, JSON out.
+
+Exit status: 0 for GRANT / VALID / ACTIVE / success, 1 for DENY / INVALID / ENDED / a failed
+conformance run, 2 for unusable input (unreadable file, JSON that is not strict, an input of the
+wrong shape) with a one-line ``pda-lease: error: ...`` on stderr. JSON is read strictly:
+duplicate object names and NaN/Infinity are refused, because their meaning is ambiguous
+(spec §2.1); floats pass through so that the kernel denies them with a reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pda_lease import conformance
+from pda_lease.kernel.crypto import Ed25519Signer, cose_key_thumbprint
+from pda_lease.kernel.decide import sign_hrc
+from pda_lease.kernel.errors import InvalidLease, PdaLeaseError
+from pda_lease.kernel.inputs import MonotonicTime, json_digest
+from pda_lease.kernel.token import ALG_ED25519, decode_unverified, sign_holder_proof
+
+MAX_INPUT_BYTES = 16 << 20
+
+
+class CliError(Exception):
+    """Unusable input: reported on stderr, exit status 2."""
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise CliError(f"duplicate JSON object name {key!r}")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise CliError(f"JSON constant {name} is not allowed")
+
+
+def parse_json(text: str) -> Any:
+    try:
+        return json.loads(
+            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
+        )
+    except RecursionError:
+        raise CliError("JSON nesting is too deep to read") from None
+    except json.JSONDecodeError as exc:
+        raise CliError(f"not valid JSON: {exc}") from None
+
+
+def read_text(source: str) -> str:
+    """Read a file (``-`` is stdin) of at most MAX_INPUT_BYTES, as UTF-8."""
+    try:
+        if source == "-":
+            raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with open(source, "rb") as handle:
+                raw = handle.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise CliError(f"cannot read {source}: {exc.strerror}") from None
+    if len(raw) > MAX_INPUT_BYTES:
+        raise CliError(f"{source} is larger than {MAX_INPUT_BYTES} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CliError(f"{source} is not UTF-8") from None
+
+
+def read_json(source: str) -> Any:
+    return parse_json(read_text(source))
+
+
+def _input_of(document: Any) -> Any:
+    """Accept a vector's ``input`` or a whole vector."""
+    if type(document) is dict and "input" in document and "expected" in document:
+        return document["input"]
+    return document
+
+
+def _print(document: object) -> None:
+    print(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _read_seed(path: str) -> bytes:
+    text = read_text(path).strip()
+    try:
+        seed = bytes.fromhex(text)
+    except ValueError:
+        raise CliError(f"{path} does not hold a hex seed") from None
+    if len(seed) != 32:
+        raise CliError(f"{path} must hold a 32-byte seed (64 hex characters)")
+    return seed
+
+
+def _token_bytes(source: str) -> bytes:
+    hex_digits = source and all(char in "0123456789abcdefABCDEF" for char in source)
+    text = source if hex_digits else read_text(source)
+    try:
+        return bytes.fromhex(text.strip())
+    except ValueError:
+        raise CliError("a token is given as hex, or as a file holding hex") from None
+
+
+# ---------------------------------------------------------------------------------- commands
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    result = conformance.run_decision(_input_of(read_json(args.file)))
+    _print(result)
+    return 0 if result["decision"] == "GRANT" else 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    result = conformance.run_verification(_input_of(read_json(args.file)))
+    _print(result)
+    return 0 if result["result"] == "VALID" else 1
+
+
+def cmd_standing(args: argparse.Namespace) -> int:
+    result = conformance.run_standing(_input_of(read_json(args.file)))
+    _print(result)
+    return 0 if result["standing"] == "ACTIVE" else 1
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    files = sorted(directory.glob("*.json"))
+    if not files:
+        raise CliError(f"no vectors (*.json) in {directory}")
+    passed = failed = 0
+    for path in files:
+        try:
+            vector = read_json(str(path))
+            actual = conformance.run_vector(vector)
+            ok = type(vector) is dict and actual == vector.get("expected")
+            detail = (
+                ""
+                if ok
+                else f"\n    expected {json.dumps(vector.get('expected'))}"
+                f"\n    actual   {json.dumps(actual)}"
+            )
+        except (CliError, PdaLeaseError) as exc:
+            ok, detail = False, f"\n    error: {exc}"
+        passed, failed = passed + ok, failed + (not ok)
+        if not ok or args.verbose:
+            print(f"{'PASS' if ok else 'FAIL'} {path.name}{detail}")
+    print(f"conformance: {passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    token = _token_bytes(args.token)
+    try:
+        decoded = decode_unverified(token)
+    except InvalidLease as invalid:
+        _print(conformance.verification_failure(invalid.deny))
+        return 1
+    view = {
+        "warning": "decoded WITHOUT verification; use `pda-lease verify` to authorize",
+        "size_bytes": len(token),
+        "protected": {"alg": ALG_ED25519, "alg_name": "Ed25519", "kid": decoded.kid.hex()},
+        "claims": decoded.claims.to_json(),
+        "signature": decoded.signature.hex(),
+    }
+    if args.json:
+        _print(view)
+        return 0
+    claims = decoded.claims
+    lifetime_ms = (claims.expires_at_ns - claims.issued_at_ns) // 1_000_000
+    lines = [
+        "Lease token (COSE_Sign1, Ed25519) -- NOT verified, inspection only",
+        f"  size          {len(token)} bytes",
+        f"  kid           {decoded.kid.hex()}",
+        f"  issuer        {claims.issuer}",
+        f"  task (sub)    {claims.task_id}",
+        f"  lease id      {claims.lease_id.hex()}",
+        f"  capability    {claims.capability_id}",
+        f"  constraints   scope={claims.constraints.scope} "
+        f"sensitivity={claims.constraints.sensitivity} "
+        f"reversible={claims.constraints.reversible} "
+        f"hrc_required={claims.constraints.hrc_required}",
+        f"  holder key    {claims.holder_public_key.hex()}",
+        f"  clock epoch   {claims.clock_epoch}",
+        f"  issued at     {claims.issued_at_ns} ns",
+        f"  expires at    {claims.expires_at_ns} ns  (lifetime {lifetime_ms} ms)",
+        f"  manifest      {claims.manifest_digest.hex()}",
+        f"  trust         {claims.trust_digest.hex()}",
+        f"  policy        {claims.policy_digest.hex()}",
+        f"  hrc           {claims.hrc_digest.hex() if claims.hrc_digest else '-'}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def _write_new(path: Path, text: str, mode: int) -> None:
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        raise CliError(f"{path} exists; refusing to overwrite a key") from None
+    except OSError as exc:
+        raise CliError(f"cannot create {path}: {exc.strerror}") from None
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    seed = os.urandom(32)
+    signer = Ed25519Signer(seed)
+    prefix = Path(args.out)
+    _write_new(prefix.with_name(prefix.name + ".seed"), seed.hex() + "\n", 0o600)
+    _write_new(prefix.with_name(prefix.name + ".pub"), signer.public_key.hex() + "\n", 0o644)
+    _print(
+        {
+            "public_key": signer.public_key.hex(),
+            "kid": cose_key_thumbprint(signer.public_key).hex(),
+            "seed_file": f"{prefix}.seed",
+            "public_key_file": f"{prefix}.pub",
+        }
+    )
+    return 0
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    document = read_json(args.file)
+    try:
+        digest = json_digest(document)
+    except ValueError as exc:
+        raise CliError(f"not encodable: {exc}") from None
+    print(digest.hex())
+    return 0
+
+
+def cmd_hrc_sign(args: argparse.Namespace) -> int:
+    manifest = read_json(args.manifest)
+    try:
+        digest = json_digest(manifest)
+    except ValueError as exc:
+        raise CliError(f"manifest not encodable: {exc}") from None
+    token = sign_hrc(
+        Ed25519Signer(_read_seed(args.key)), digest, MonotonicTime(args.epoch, args.ns)
+    )
+    _print(token)
+    return 0
+
+
+def cmd_holder_prove(args: argparse.Namespace) -> int:
+    try:
+        lease_id = bytes.fromhex(args.lease_id)
+        challenge = bytes.fromhex(args.challenge)
+    except ValueError:
+        raise CliError("lease id and challenge are hex") from None
+    _print(sign_holder_proof(Ed25519Signer(_read_seed(args.key)), lease_id, challenge))
+    return 0
+
+
+def cmd_vectors(args: argparse.Namespace) -> int:
+    directory = Path(args.directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = conformance.vector_files(conformance.all_vectors())
+    for stale in directory.glob("*.json"):
+        if stale.name not in files:
+            stale.unlink()
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    print(f"wrote {len(files)} vectors to {directory}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pda-lease",
+        description="Decide, prove and revoke time-bound execution authority "
+        "(LEASE_MANAGER_SPEC v1.0). JSON in, JSON out.",
+        epilog="Exit status: 0 GRANT/VALID/ACTIVE, 1 DENY/INVALID/ENDED, 2 unusable input.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text)
+
+    p = command("decide", "decide a lease: input shaped like a decision vector's input")
+    p.add_argument("file", help="JSON file, or - for stdin")
+    p.set_defaults(run=cmd_decide)
+    p = command("verify", "verify a token: input shaped like a verification vector's input")
+    p.add_argument("file", help="JSON file, or - for stdin")
+    p.set_defaults(run=cmd_verify)
+    p = command("standing", "re-judge a lease: input shaped like a standing vector's input")
+    p.add_argument("file", help="JSON file, or - for stdin")
+    p.set_defaults(run=cmd_standing)
+    p = command("conformance", "run every vector in a directory; non-zero on any mismatch")
+    p.add_argument("directory")
+    p.add_argument("-v", "--verbose", action="store_true", help="print passing vectors too")
+    p.set_defaults(run=cmd_conformance)
+    p = command("inspect", "show a token's header and claims (without verifying it)")
+    p.add_argument("token", help="token hex, or a file holding it, or - for stdin")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.set_defaults(run=cmd_inspect)
+    p = command("keygen", "write a new Ed25519 key pair: PREFIX.seed (0600) and PREFIX.pub")
+    p.add_argument("--out", required=True, help="path prefix of the two files")
+    p.set_defaults(run=cmd_keygen)
+    p = command("digest", "print H(det(document)) of a JSON document (e.g. a manifest)")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_digest)
+    p = command("hrc-sign", "sign an HRC confirmation of a manifest (as an HRC device would)")
+    p.add_argument("--key", required=True, help="file with the HRC device's hex seed")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--epoch", required=True)
+    p.add_argument("--ns", required=True, type=int)
+    p.set_defaults(run=cmd_hrc_sign)
+    p = command("holder-prove", "sign a holder proof of possession for a lease id")
+    p.add_argument("--key", required=True, help="file with the holder's hex seed")
+    p.add_argument("--lease-id", required=True)
+    p.add_argument("--challenge", required=True, help="the verifier's challenge, hex")
+    p.set_defaults(run=cmd_holder_prove)
+    p = command("vectors", "regenerate the conformance vectors (maintainers)")
+    p.add_argument("directory")
+    p.set_defaults(run=cmd_vectors)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except (CliError, PdaLeaseError) as exc:
+        print(f"pda-lease: error: {exc}", file=sys.stderr)
+        return 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

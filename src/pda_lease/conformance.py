@@ -1,0 +1,734 @@
+"""Conformance vectors (spec §10): run them against this implementation, and generate them.
+
+The runner turns a vector's ``input`` into kernel calls and compares the output with
+``expected`` member by member; ``pda-lease conformance DIR`` is its face. The generator builds
+every vector from fixed seeds (``H("pda-lease vector key: " || name)``) so that the set can be
+regenerated and diffed against the committed files (tests/test_vectors.py). Vectors are checked
+by a second path too: the independent reference model in the tests and python-cwt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from pda_lease.kernel import cbor
+from pda_lease.kernel.catalog import Deny
+from pda_lease.kernel.crypto import Ed25519Signer, cose_key_thumbprint
+from pda_lease.kernel.decide import Active, Authority, Grant, decide, sign_hrc, standing
+from pda_lease.kernel.errors import InvalidLease, UsageError
+from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime
+from pda_lease.kernel.token import (
+    decode_unverified,
+    sig_structure,
+    sign_holder_proof,
+    verify_token,
+)
+
+# ---------------------------------------------------------------------------------- running
+
+
+def _hex(value: object, size: int | None, name: str) -> bytes:
+    if type(value) is not str:
+        raise UsageError(f"{name} must be a hex string")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise UsageError(f"{name} is not hex") from None
+    if size is not None and len(raw) != size:
+        raise UsageError(f"{name} must be {size} bytes")
+    return raw
+
+
+def _field(document: dict[str, Any], name: str) -> Any:
+    if name not in document:
+        raise UsageError(f"input is missing {name!r}")
+    return document[name]
+
+
+def run_decision(document: object) -> dict[str, object]:
+    """Run a decision ``input`` (spec §10); returns the ``expected``-shaped result."""
+    if type(document) is not dict:
+        raise UsageError("a decision input is a JSON object")
+    authority_doc = _field(document, "authority")
+    if type(authority_doc) is not dict:
+        raise UsageError("authority must be an object")
+    seed = _hex(_field(authority_doc, "signing_seed"), 32, "authority.signing_seed")
+    authority = Authority(
+        Ed25519Signer(seed), LeasePolicy.from_json(_field(authority_doc, "policy"))
+    )
+    decision = decide(
+        authority,
+        _field(document, "manifest"),
+        _field(document, "trust_snapshot"),
+        MonotonicTime.from_json(_field(document, "now")),
+        document.get("hrc_token"),
+    )
+    return decision.to_json()
+
+
+def run_verification(document: object) -> dict[str, object]:
+    """Run a verification ``input`` (spec §10); returns the ``expected``-shaped result."""
+    if type(document) is not dict:
+        raise UsageError("a verification input is a JSON object")
+    revoked_doc = _field(document, "revoked_lease_ids")
+    if type(revoked_doc) is not list:
+        raise UsageError("revoked_lease_ids must be an array")
+    task_id = _field(document, "expected_task_id")
+    if type(task_id) is not str:
+        raise UsageError("expected_task_id must be a string")
+    try:
+        verified = verify_token(
+            _hex(_field(document, "token"), None, "token"),
+            issuer_public_key=_hex(_field(document, "issuer_public_key"), 32, "issuer_public_key"),
+            task_id=task_id,
+            manifest_digest=_hex(
+                _field(document, "expected_manifest_digest"), 32, "expected_manifest_digest"
+            ),
+            now=MonotonicTime.from_json(_field(document, "now")),
+            holder_proof=document.get("holder_proof"),
+            revoked=frozenset(_hex(item, 16, "revoked lease id") for item in revoked_doc),
+        )
+    except InvalidLease as invalid:
+        return verification_failure(invalid.deny)
+    return {
+        "result": "VALID",
+        "lease_id": verified.lease_id.hex(),
+        "expires_at_ns": verified.claims.expires_at_ns,
+    }
+
+
+def verification_failure(denial: Deny) -> dict[str, object]:
+    return {
+        "result": "INVALID",
+        "code": str(denial.code),
+        "reason": denial.reason,
+        "message": denial.message,
+    }
+
+
+def run_standing(document: object) -> dict[str, object]:
+    """Run a standing ``input`` (spec §10): the lease of a token, re-judged (spec §8)."""
+    if type(document) is not dict:
+        raise UsageError("a standing input is a JSON object")
+    revoked_doc = _field(document, "revoked_lease_ids")
+    if type(revoked_doc) is not list:
+        raise UsageError("revoked_lease_ids must be an array")
+    try:
+        decoded = decode_unverified(_hex(_field(document, "token"), None, "token"))
+    except InvalidLease as invalid:
+        raise UsageError(f"standing needs a well-formed token: {invalid}") from None
+    result = standing(
+        decoded.claims,
+        MonotonicTime.from_json(_field(document, "now")),
+        _field(document, "trust_snapshot"),
+        LeasePolicy.from_json(_field(document, "policy")),
+        frozenset(_hex(item, 16, "revoked lease id") for item in revoked_doc),
+    )
+    if isinstance(result, Active):
+        return {
+            "standing": "ACTIVE",
+            "lease_id": result.lease_id.hex(),
+            "expires_at_ns": result.expires_at_ns,
+        }
+    return {
+        "standing": "ENDED",
+        "code": str(result.code),
+        "reason": result.reason,
+        "message": result.message,
+    }
+
+
+_RUNNERS = {"decision": run_decision, "verification": run_verification, "standing": run_standing}
+
+
+def run_vector(vector: object) -> dict[str, object]:
+    if type(vector) is not dict:
+        raise UsageError("a vector is a JSON object")
+    runner = _RUNNERS.get(vector.get("kind"))  # type: ignore[arg-type]
+    if runner is None:
+        raise UsageError("vector kind must be 'decision', 'verification' or 'standing'")
+    return runner(_field(vector, "input"))
+
+
+# ---------------------------------------------------------------------------------- generating
+
+
+def vector_seed(name: str) -> bytes:
+    return hashlib.sha256(b"pda-lease vector key: " + name.encode()).digest()
+
+
+ISSUER = Ed25519Signer(vector_seed("issuer"))
+OTHER_ISSUER = Ed25519Signer(vector_seed("other-issuer"))
+HOLDER = Ed25519Signer(vector_seed("holder"))
+OTHER_HOLDER = Ed25519Signer(vector_seed("other-holder"))
+HRC_DEVICE = Ed25519Signer(vector_seed("hrc"))
+UNREGISTERED_HRC = Ed25519Signer(vector_seed("unregistered-hrc"))
+EPOCH = "6f1c2a4e-8d3b-4b7a-9c51-2e0d7f4a9b10"
+OTHER_EPOCH = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
+SECOND = 1_000_000_000
+CHALLENGE = bytes(range(32))
+
+
+def base_policy() -> dict[str, Any]:
+    return {
+        "policy_version": 1,
+        "sequence": 1,
+        "issuer": "pda-lease:vectors",
+        "issuer_kid": cose_key_thumbprint(ISSUER.public_key).hex(),
+        "lease_duration_ns": {"LOW": 300 * SECOND, "MEDIUM": 120 * SECOND, "HIGH": 30 * SECOND},
+        "trust_threshold": {"LOW": 3000, "MEDIUM": 6000, "HIGH": 9000},
+        "hrc_required_for": ["HIGH"],
+        "hrc_keys": [HRC_DEVICE.public_key.hex()],
+        "hrc_max_age_ns": 60 * SECOND,
+    }
+
+
+def base_manifest(sensitivity: str = "LOW", hrc_required: bool = False) -> dict[str, Any]:
+    return {
+        "manifest_version": 1,
+        "task_id": "task-2026-0001",
+        "capability_id": "files.read",
+        "inputs": {"path": "/home/user/notes.txt", "max_bytes": 65536, "follow_links": False},
+        "constraints": {
+            "scope": "user:alice/files",
+            "reversible": True,
+            "sensitivity": sensitivity,
+            "hrc_required": hrc_required,
+        },
+        "provenance": {"ast_hash": hashlib.sha256(b"compiled AST of task-2026-0001").hexdigest()},
+        "holder": {"public_key": HOLDER.public_key.hex()},
+        "window": {"epoch": EPOCH, "not_before_ns": 10 * SECOND, "not_after_ns": 3600 * SECOND},
+    }
+
+
+def base_snapshot(score: int | None = 8000) -> dict[str, Any]:
+    scores: dict[str, int] = {"mail.send": 4000}
+    if score is not None:
+        scores["files.read"] = score
+    return {"snapshot_version": 1, "sequence": 7, "scores": scores}
+
+
+def now_at(ns: int, epoch: str = EPOCH) -> dict[str, Any]:
+    return {"epoch": epoch, "ns": ns}
+
+
+def manifest_digest_hex(manifest: dict[str, Any]) -> str:
+    return hashlib.sha256(cbor.encode(manifest)).hexdigest()
+
+
+def hrc_for(
+    manifest: dict[str, Any],
+    confirmed_ns: int,
+    *,
+    device: Ed25519Signer = HRC_DEVICE,
+    epoch: str = EPOCH,
+) -> dict[str, object]:
+    digest = bytes.fromhex(manifest_digest_hex(manifest))
+    return sign_hrc(device, digest, MonotonicTime(epoch, confirmed_ns))
+
+
+@attrs.frozen
+class Vector:
+    id: str
+    description: str
+    kind: str
+    input: dict[str, Any]
+    expected: dict[str, object]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "description": self.description,
+            "kind": self.kind,
+            "input": self.input,
+            "expected": self.expected,
+        }
+
+
+def _decision(
+    vector_id: str,
+    description: str,
+    *,
+    manifest: object = None,
+    snapshot: object = None,
+    now: dict[str, Any] | None = None,
+    hrc: object = None,
+    policy: dict[str, Any] | None = None,
+) -> Vector:
+    document = {
+        "authority": {
+            "signing_seed": vector_seed("issuer").hex(),
+            "policy": policy or base_policy(),
+        },
+        "manifest": base_manifest() if manifest is None else manifest,
+        "trust_snapshot": base_snapshot() if snapshot is None else snapshot,
+        "now": now or now_at(100 * SECOND),
+        "hrc_token": hrc,
+    }
+    return Vector(vector_id, description, "decision", document, run_decision(document))
+
+
+def _with(document: dict[str, Any], path: str, value: object) -> dict[str, Any]:
+    """A deep copy of ``document`` with the member at dotted ``path`` set (or removed)."""
+    copy: dict[str, Any] = json.loads(json.dumps(document))
+    *parents, last = path.split(".")
+    target = copy
+    for name in parents:
+        target = target[name]
+    if value is _REMOVE:
+        del target[last]
+    else:
+        target[last] = value
+    return copy
+
+
+_REMOVE = object()
+
+
+def decision_vectors() -> Iterator[Vector]:
+    m = base_manifest()
+    high = base_manifest("HIGH")
+    yield _decision("decide-grant-low", "LOW manifest, trusted, inside its window: GRANT")
+    yield _decision(
+        "decide-grant-window-opens",
+        "now == not_before_ns is inside (half-open)",
+        now=now_at(10 * SECOND),
+    )
+    yield _decision(
+        "decide-grant-window-last-ns",
+        "now == not_after_ns - 1 is inside; the lease is clamped to the window",
+        now=now_at(3600 * SECOND - 1),
+    )
+    yield _decision(
+        "decide-grant-clamped",
+        "lease duration would pass not_after_ns: expires at not_after_ns",
+        now=now_at(3500 * SECOND),
+    )
+    yield _decision(
+        "decide-grant-threshold-equal", "score == threshold passes", snapshot=base_snapshot(3000)
+    )
+    yield _decision(
+        "decide-grant-high-hrc",
+        "HIGH needs HRC by policy; a fresh HRC grants",
+        manifest=high,
+        snapshot=base_snapshot(9500),
+        hrc=hrc_for(high, 95 * SECOND),
+    )
+    yield _decision(
+        "decide-grant-hrc-age-zero",
+        "HRC confirmed at the decision instant",
+        manifest=high,
+        snapshot=base_snapshot(9500),
+        hrc=hrc_for(high, 100 * SECOND),
+    )
+    yield _decision(
+        "decide-grant-hrc-age-max-minus-one",
+        "HRC age == max - 1 ns is accepted",
+        manifest=high,
+        snapshot=base_snapshot(9500),
+        hrc=hrc_for(high, 40 * SECOND + 1),
+    )
+    medium = base_manifest("MEDIUM", hrc_required=True)
+    yield _decision(
+        "decide-grant-manifest-requests-hrc",
+        "MEDIUM with hrc_required: the manifest can add an HRC requirement",
+        manifest=medium,
+        snapshot=base_snapshot(7000),
+        hrc=hrc_for(medium, 99 * SECOND),
+    )
+    yield _decision(
+        "decide-grant-hrc-ignored",
+        "HRC not required: the hrc_token argument is ignored entirely (same token as without it)",
+        hrc={"garbage": 1.5},
+    )
+    # Step 1: INVALID_MANIFEST, one vector per reason.
+    invalid: list[tuple[str, str, object]] = [
+        ("not-an-object", "manifest is an array", []),
+        (
+            "not-json",
+            "a lone surrogate is not a Unicode scalar value",
+            _with(m, "inputs.note", "\ud800"),
+        ),
+        ("float", "floats are not allowed anywhere", _with(m, "inputs.ratio", 0.5)),
+        ("integer-out-of-range", "2^63 is outside int64", _with(m, "inputs.big", 1 << 63)),
+        ("string-too-long", "a 4097-byte string", _with(m, "inputs.blob", "x" * 4097)),
+        ("too-many-items", "an array of 1025 items", _with(m, "inputs.list", [0] * 1025)),
+        ("too-deep", "nesting depth 17", _with(m, "inputs.deep", _nest(15))),
+        (
+            "too-large",
+            "det(manifest) over 65536 bytes",
+            _with(m, "inputs.blobs", ["y" * 4000] * 17),
+        ),
+        ("unknown-field", "closed world: unknown top-level field", _with(m, "extra", True)),
+        ("missing-field", "capability_id absent", _with(m, "capability_id", _REMOVE)),
+        ("wrong-type", "reversible is a string", _with(m, "constraints.reversible", "yes")),
+        ("bool-is-not-int", "true where an integer goes", _with(m, "window.not_before_ns", True)),
+        ("bad-value", "unknown sensitivity", _with(m, "constraints.sensitivity", "CRITICAL")),
+        (
+            "uppercase-hex",
+            "one spelling per value: uppercase hex is a wrong value",
+            _with(m, "provenance.ast_hash", "AB" * 32),
+        ),
+        ("bad-identifier", "task_id with a space", _with(m, "task_id", "task 1")),
+        ("unsupported-version", "manifest_version 2", _with(m, "manifest_version", 2)),
+        (
+            "bad-holder-key",
+            "the all-zero key is of small order",
+            _with(m, "holder.public_key", "00" * 32),
+        ),
+        (
+            "empty-window",
+            "not_before_ns == not_after_ns",
+            _with(m, "window.not_after_ns", 10 * SECOND),
+        ),
+        (
+            "odd-member-name",
+            "a member name that is not identifier-like is quoted in the path",
+            _with(m, "inputs", {"ok": 1, "a b": 1.25}),
+        ),
+        (
+            "precedence-over-window",
+            "invalid manifest wins over a closed window",
+            _with(_with(m, "task_id", 7), "window.not_after_ns", 20 * SECOND),
+        ),
+    ]
+    for name, description, manifest in invalid:
+        yield _decision(f"decide-deny-manifest-{name}", description, manifest=manifest)
+    # Step 2: LEASE_EXPIRED.
+    yield _decision(
+        "decide-deny-epoch",
+        "now is in another clock epoch than the window",
+        now=now_at(100 * SECOND, OTHER_EPOCH),
+    )
+    yield _decision(
+        "decide-deny-window-not-open", "now == not_before_ns - 1", now=now_at(10 * SECOND - 1)
+    )
+    yield _decision(
+        "decide-deny-window-closed", "now == not_after_ns (half-open)", now=now_at(3600 * SECOND)
+    )
+    yield _decision(
+        "decide-deny-window-before-trust",
+        "closed window wins over missing trust",
+        now=now_at(3600 * SECOND),
+        snapshot=base_snapshot(None),
+    )
+    # Step 3: INSUFFICIENT_TRUST.
+    yield _decision(
+        "decide-deny-snapshot-invalid", "score above 10000", snapshot=base_snapshot(10001)
+    )
+    yield _decision("decide-deny-snapshot-not-object", "snapshot is an array", snapshot=[])
+    yield _decision(
+        "decide-deny-no-score", "a missing score is no trust", snapshot=base_snapshot(None)
+    )
+    yield _decision(
+        "decide-deny-below-threshold", "score == threshold - 1", snapshot=base_snapshot(2999)
+    )
+    yield _decision(
+        "decide-deny-trust-before-hrc",
+        "no score wins over a missing HRC",
+        manifest=high,
+        snapshot=base_snapshot(None),
+    )
+    # Step 4: HRC_REQUIRED.
+    trusted = base_snapshot(9500)
+    good = hrc_for(high, 95 * SECOND)
+    hrc_cases: list[tuple[str, str, object]] = [
+        ("missing", "HIGH without an HRC token", None),
+        ("malformed", "HRC with an unknown field", {**good, "confirmed": True}),
+        ("boolean", "an HRC is never a boolean", True),
+        (
+            "unknown-key",
+            "signed by a device not in the policy",
+            hrc_for(high, 95 * SECOND, device=UNREGISTERED_HRC),
+        ),
+        (
+            "bad-signature",
+            "signature of another message",
+            {**good, "signature": hrc_for(high, 96 * SECOND)["signature"]},
+        ),
+        (
+            "wrong-manifest",
+            "validly signed for another manifest",
+            hrc_for(_with(high, "task_id", "task-2026-0002"), 95 * SECOND),
+        ),
+        (
+            "epoch",
+            "confirmed in another clock epoch",
+            hrc_for(high, 95 * SECOND, epoch=OTHER_EPOCH),
+        ),
+        ("from-future", "confirmed 1 ns after the decision", hrc_for(high, 100 * SECOND + 1)),
+        ("too-old", "age == hrc_max_age_ns is too old (half-open)", hrc_for(high, 40 * SECOND)),
+    ]
+    for name, description, hrc in hrc_cases:
+        yield _decision(
+            f"decide-deny-hrc-{name}", description, manifest=high, snapshot=trusted, hrc=hrc
+        )
+    yield _decision(
+        "decide-deny-hrc-policy-wins",
+        "HIGH with hrc_required=false still needs HRC: the manifest cannot waive it",
+        manifest=_with(high, "constraints.hrc_required", False),
+        snapshot=trusted,
+    )
+
+
+def _nest(levels: int) -> object:
+    value: object = 0
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def _grant_for_verification() -> tuple[dict[str, Any], Grant]:
+    document = {
+        "authority": {"signing_seed": vector_seed("issuer").hex(), "policy": base_policy()},
+        "manifest": base_manifest(),
+        "trust_snapshot": base_snapshot(),
+        "now": now_at(100 * SECOND),
+        "hrc_token": None,
+    }
+    authority = Authority(ISSUER, LeasePolicy.from_json(base_policy()))
+    decision = decide(
+        authority,
+        document["manifest"],
+        document["trust_snapshot"],
+        MonotonicTime(EPOCH, 100 * SECOND),
+    )
+    assert isinstance(decision, Grant)
+    return document, decision
+
+
+def _resign(
+    protected: bytes,
+    payload: bytes,
+    unprotected: dict[object, object] | None = None,
+    signer: Ed25519Signer = ISSUER,
+) -> bytes:
+    signature = signer.sign(sig_structure(protected, payload))
+    return cbor.encode(cbor.Tag(18, [protected, unprotected or {}, payload, signature]))
+
+
+def verification_vectors() -> Iterator[Vector]:
+    _, grant = _grant_for_verification()
+    token = grant.token
+    claims = grant.claims
+    proof = sign_holder_proof(HOLDER, grant.lease_id, CHALLENGE)
+    outer = cbor.decode(token, max_depth=8, allow_top_tag=True)
+    assert isinstance(outer, cbor.Tag) and isinstance(outer.content, list)
+    protected, _, payload, signature = outer.content
+    payload_map = cbor.decode(payload, max_depth=8)
+    assert isinstance(payload_map, dict)
+
+    def vector(
+        vector_id: str,
+        description: str,
+        *,
+        token_bytes: bytes = token,
+        now: dict[str, Any] | None = None,
+        holder_proof: object = proof,
+        revoked: list[str] | None = None,
+        task_id: str = claims.task_id,
+        digest: bytes = claims.manifest_digest,
+        issuer: bytes = ISSUER.public_key,
+    ) -> Vector:
+        document = {
+            "token": token_bytes.hex(),
+            "issuer_public_key": issuer.hex(),
+            "expected_task_id": task_id,
+            "expected_manifest_digest": digest.hex(),
+            "now": now or now_at(200 * SECOND),
+            "holder_proof": holder_proof,
+            "revoked_lease_ids": revoked or [],
+        }
+        return Vector(vector_id, description, "verification", document, run_verification(document))
+
+    iat, exp = claims.issued_at_ns, claims.expires_at_ns
+    yield vector("verify-valid", "the GRANT of decide-grant-low, presented by its holder")
+    yield vector("verify-valid-at-issue", "now == issued_at_ns", now=now_at(iat))
+    yield vector("verify-valid-last-ns", "now == expires_at_ns - 1", now=now_at(exp - 1))
+    yield vector("verify-expired", "now == expires_at_ns (half-open)", now=now_at(exp))
+    yield vector("verify-not-yet-valid", "now == issued_at_ns - 1", now=now_at(iat - 1))
+    yield vector(
+        "verify-epoch", "a reboot: another clock epoch", now=now_at(200 * SECOND, OTHER_EPOCH)
+    )
+    yield vector("verify-revoked", "explicitly revoked", revoked=[grant.lease_id.hex()])
+    yield vector("verify-other-revoked", "another lease revoked: still valid", revoked=["00" * 16])
+    yield vector("verify-wrong-task", "presented for another task", task_id="task-2026-0002")
+    yield vector(
+        "verify-wrong-manifest",
+        "presented for another manifest",
+        digest=hashlib.sha256(b"other manifest").digest(),
+    )
+    yield vector(
+        "verify-unknown-kid", "checked against another issuer key", issuer=OTHER_ISSUER.public_key
+    )
+    flipped_sig = token[:-1] + bytes([token[-1] ^ 0x01])
+    yield vector("verify-bad-signature", "last signature byte flipped", token_bytes=flipped_sig)
+    index = token.index(b"task-2026-0001")
+    flipped_claim = token[:index] + b"T" + token[index + 1 :]
+    yield vector(
+        "verify-tampered-claim",
+        "one payload byte changed: the signature fails",
+        token_bytes=flipped_claim,
+    )
+    yield vector(
+        "verify-too-large", "4097 bytes", token_bytes=token + b"\x00" * (4097 - len(token))
+    )
+    yield vector("verify-truncated", "last byte removed", token_bytes=token[:-1])
+    yield vector("verify-trailing", "one byte appended", token_bytes=token + b"\x00")
+    yield vector(
+        "verify-non-shortest",
+        "outer array length in a non-shortest head",
+        token_bytes=token[:1] + b"\x98\x04" + token[2:],
+    )
+    yield vector(
+        "verify-indefinite",
+        "outer array of indefinite length",
+        token_bytes=token[:1] + b"\x9f" + token[2:] + b"\xff",
+    )
+    yield vector("verify-untagged", "tag 18 removed", token_bytes=token[1:])
+    yield vector("verify-double-tag", "tag 18 doubled", token_bytes=b"\xd2" + token)
+    yield vector("verify-cwt-tag", "wrapped in CWT tag 61", token_bytes=b"\xd8\x3d" + token)
+    deep = cbor.encode(cbor.Tag(18, [protected, {0: _nest(8)}, payload, signature]))
+    yield vector(
+        "verify-too-deep", "nesting depth 9 inside the unprotected header", token_bytes=deep
+    )
+    yield vector(
+        "verify-float",
+        "a float in the unprotected header",
+        token_bytes=b"\xd2\x84"
+        + cbor.encode(protected)
+        + bytes.fromhex("a100f93c00")
+        + cbor.encode(payload)
+        + cbor.encode(signature),
+    )
+    kid = cose_key_thumbprint(ISSUER.public_key)
+    yield vector(
+        "verify-unprotected-header",
+        "kid copied to the unprotected header",
+        token_bytes=cbor.encode(cbor.Tag(18, [protected, {4: kid}, payload, signature])),
+    )
+    yield vector(
+        "verify-protected-extra",
+        "protected header with content type, re-signed",
+        token_bytes=_resign(cbor.encode({1: -19, 3: 0, 4: kid}), payload),
+    )
+    yield vector(
+        "verify-alg-eddsa",
+        "polymorphic EdDSA (-8), re-signed",
+        token_bytes=_resign(cbor.encode({1: -8, 4: kid}), payload),
+    )
+    yield vector(
+        "verify-alg-es256",
+        "ES256 (-7) label with an Ed25519 signature",
+        token_bytes=_resign(cbor.encode({1: -7, 4: kid}), payload),
+    )
+    missing = {key: value for key, value in payload_map.items() if key != -65546}
+    yield vector(
+        "verify-bad-claims",
+        "hrc claim removed, re-signed by the issuer",
+        token_bytes=_resign(protected, cbor.encode(missing)),
+    )
+    yield vector("verify-proof-missing", "no holder proof", holder_proof=None)
+    yield vector(
+        "verify-proof-malformed",
+        "challenge of 8 bytes",
+        holder_proof={"challenge": "00" * 8, "signature": proof["signature"]},
+    )
+    yield vector(
+        "verify-proof-other-holder",
+        "another key cannot use the lease",
+        holder_proof=sign_holder_proof(OTHER_HOLDER, grant.lease_id, CHALLENGE),
+    )
+    yield vector(
+        "verify-proof-other-challenge",
+        "the proof does not cover this challenge",
+        holder_proof={"challenge": "ff" * 32, "signature": proof["signature"]},
+    )
+    yield vector(
+        "verify-expired-before-proof",
+        "expiry is judged before the holder proof",
+        now=now_at(exp),
+        holder_proof=None,
+    )
+
+
+def standing_vectors() -> Iterator[Vector]:
+    _, grant = _grant_for_verification()
+    exp = grant.claims.expires_at_ns
+
+    def vector(
+        vector_id: str,
+        description: str,
+        *,
+        now: dict[str, Any] | None = None,
+        snapshot: object = None,
+        policy: dict[str, Any] | None = None,
+        revoked: list[str] | None = None,
+    ) -> Vector:
+        document = {
+            "token": grant.token.hex(),
+            "now": now or now_at(200 * SECOND),
+            "trust_snapshot": base_snapshot() if snapshot is None else snapshot,
+            "policy": policy or base_policy(),
+            "revoked_lease_ids": revoked or [],
+        }
+        return Vector(vector_id, description, "standing", document, run_standing(document))
+
+    yield vector("standing-active", "unexpired, unrevoked, same policy, trust holds")
+    yield vector(
+        "standing-active-threshold-equal",
+        "score decayed exactly to the threshold",
+        snapshot=base_snapshot(3000),
+    )
+    yield vector("standing-epoch", "after a reboot", now=now_at(200 * SECOND, OTHER_EPOCH))
+    yield vector(
+        "standing-not-yet-valid",
+        "time went backwards in the epoch",
+        now=now_at(grant.claims.issued_at_ns - 1),
+    )
+    yield vector("standing-expired", "now == expires_at_ns", now=now_at(exp))
+    yield vector("standing-revoked", "explicit revocation", revoked=[grant.lease_id.hex()])
+    yield vector(
+        "standing-policy-changed",
+        "a new policy revision ends the lease",
+        policy={**base_policy(), "sequence": 2},
+    )
+    yield vector(
+        "standing-snapshot-invalid",
+        "the new snapshot cannot be read",
+        snapshot={"snapshot_version": 1, "sequence": 8, "scores": {"files.read": -1}},
+    )
+    yield vector(
+        "standing-trust-decayed", "score fell to threshold - 1", snapshot=base_snapshot(2999)
+    )
+    yield vector(
+        "standing-score-removed",
+        "the capability lost its score: no trust",
+        snapshot=base_snapshot(None),
+    )
+    yield vector(
+        "standing-expired-before-revoked",
+        "expiry is judged before revocation",
+        now=now_at(exp),
+        revoked=[grant.lease_id.hex()],
+    )
+
+
+def all_vectors() -> list[Vector]:
+    return [*decision_vectors(), *verification_vectors(), *standing_vectors()]
+
+
+def vector_files(vectors: list[Vector]) -> dict[str, str]:
+    """File name -> exact file text (stable: sorted keys, two-space indent, newline)."""
+    return {
+        f"{vector.id}.json": json.dumps(
+            vector.to_json(), indent=2, sort_keys=True, ensure_ascii=True
+        )
+        + "\n"
+        for vector in vectors
+    }
