@@ -45,6 +45,7 @@ test: venv
 	@$(MAKE) --no-print-directory typecheck
 	@$(MAKE) --no-print-directory contracts
 	@$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory interop
 
 demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
