@@ -633,6 +633,13 @@ def verification_vectors() -> Iterator[Vector]:
         "hrc claim removed, re-signed by the issuer",
         token_bytes=_resign(protected, cbor.encode(missing)),
     )
+    bool_kty = {**payload_map, 8: {1: {1: True, -1: 6, -2: HOLDER.public_key}}}
+    yield vector(
+        "verify-bad-claims-bool-kty",
+        "cnf kty is true, not the integer 1: a "
+        "boolean is never an integer (re-signed by the issuer)",
+        token_bytes=_resign(protected, cbor.encode(bool_kty)),
+    )
     yield vector("verify-proof-missing", "no holder proof", holder_proof=None)
     yield vector(
         "verify-proof-malformed",

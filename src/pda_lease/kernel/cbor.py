@@ -16,10 +16,13 @@ from collections.abc import Mapping, Sequence
 
 import attrs
 
+from pda_lease.kernel.errors import UsageError
+
 # The profile's value universe: int, bytes, str, list/tuple, dict, bool, None (+ Tag on top).
 CborValue = object
 
 _UINT64_MAX = (1 << 64) - 1
+MAX_SUPPORTED_DEPTH = 256
 
 
 @attrs.frozen
@@ -226,6 +229,9 @@ def decode(data: bytes, *, max_depth: int, allow_top_tag: bool = False) -> objec
 
     Raises ``CborError`` with the reason of the first violation in byte order.
     """
+    if type(max_depth) is not int or not 1 <= max_depth <= MAX_SUPPORTED_DEPTH:
+        # The decoder recurses once per level; keep far below Python's recursion limit.
+        raise UsageError(f"max_depth must be an integer in [1, {MAX_SUPPORTED_DEPTH}]")
     decoder = _Decoder(data, max_depth, allow_top_tag)
     value, end = decoder.item(0, 1)
     if end != len(data):

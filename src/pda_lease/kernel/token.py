@@ -221,7 +221,7 @@ def _structure(token: bytes) -> tuple[bytes, bytes, bytes, bytes]:
         raise _invalid("BAD_PROTECTED_HEADER") from None
     if type(header) is not dict or 1 not in header:
         raise _invalid("BAD_PROTECTED_HEADER")
-    if header[1] != ALG_ED25519 or type(header[1]) is not int:
+    if type(header[1]) is not int or header[1] != ALG_ED25519:
         raise _invalid("UNSUPPORTED_ALGORITHM")
     kid = header.get(4)
     if set(header) != {1, 4} or type(kid) is not bytes or len(kid) != 32:
@@ -265,7 +265,10 @@ def _claims(payload: bytes) -> LeaseClaims:
     if type(cnf) is not dict or set(cnf) != {1}:
         raise _invalid("BAD_CLAIMS")
     key = cnf[1]
-    if type(key) is not dict or set(key) != {1, -1, -2} or key[1] != 1 or key[-1] != 6:
+    if type(key) is not dict or set(key) != {1, -1, -2}:
+        raise _invalid("BAD_CLAIMS")
+    # type() checks first: True == 1 in Python, and a boolean is never an integer (spec §2.1).
+    if type(key[1]) is not int or key[1] != 1 or type(key[-1]) is not int or key[-1] != 6:
         raise _invalid("BAD_CLAIMS")
     holder = _bstr(key[-2], 32)
     constraints = raw[CONSTRAINTS]
@@ -278,7 +281,7 @@ def _claims(payload: bytes) -> LeaseClaims:
         raise _invalid("BAD_CLAIMS")
     if constraints["sensitivity"] not in SENSITIVITIES:
         raise _invalid("BAD_CLAIMS")
-    if raw[PDA_VERSION] != TOKEN_FORMAT_VERSION or type(raw[PDA_VERSION]) is not int:
+    if type(raw[PDA_VERSION]) is not int or raw[PDA_VERSION] != TOKEN_FORMAT_VERSION:
         raise _invalid("BAD_CLAIMS")
     hrc = raw[HRC]
     claims = LeaseClaims(
