@@ -138,18 +138,16 @@ class _Walk:
         return Failure("NOT_JSON", path)
 
     def _object(self, value: dict[object, object], path: str, depth: int) -> Failure | None:
-        limits = self.limits
-        for key in value:
-            if type(key) is not str:
-                return Failure("NOT_JSON", path)
-        if len(value) > limits.max_items:
+        # The member count is judged before the names, so that the work is bounded by the
+        # limit and not by the object's size (spec §4.1 step 2).
+        if len(value) > self.limits.max_items:
             return Failure("TOO_MANY_ITEMS", path)
         members: list[tuple[bytes, str, object]] = []
         for key, item in value.items():
-            assert isinstance(key, str)
-            raw = _utf8(key)
+            raw = _utf8(key) if type(key) is str else None
             if raw is None:
                 return Failure("NOT_JSON", path)
+            assert isinstance(key, str)
             members.append((encode_head(3, len(raw)) + raw, key, item))
         members.sort(key=_key_order)
         failure = self._add(len(encode_head(5, len(value))), path)
@@ -157,7 +155,7 @@ class _Walk:
             return failure
         for encoded_key, key, item in members:
             member_path = child_path(path, key)
-            if len(key.encode("utf-8")) > limits.max_string_bytes:
+            if len(key.encode("utf-8")) > self.limits.max_string_bytes:
                 return Failure("STRING_TOO_LONG", member_path)
             failure = self._add(len(encoded_key), member_path) or self.value(
                 item, member_path, depth + 1
