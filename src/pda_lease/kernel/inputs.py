@@ -210,6 +210,20 @@ class TrustSnapshot:
     scores: Mapping[str, int] = attrs.field(eq=False, repr=False)
     digest: bytes
 
+    def __attrs_post_init__(self) -> None:
+        # A hand-built snapshot is embedder input: it must be exactly what parsing would give,
+        # digest included, or it is refused here rather than trusted by decide.
+        if type(self.sequence) is not int or not 0 <= self.sequence <= UINT63_MAX:
+            raise UsageError("TrustSnapshot.sequence must be an integer in [0, 2^63-1]")
+        if not isinstance(self.scores, Mapping):
+            raise UsageError("TrustSnapshot.scores must be a mapping")
+        document = {"snapshot_version": 1, "sequence": self.sequence, "scores": dict(self.scores)}
+        failure = model.validate(document, model.SNAPSHOT_LIMITS, _SNAPSHOT_FIELDS)
+        if failure:
+            raise UsageError(f"TrustSnapshot is not valid at {failure.path}: {failure.reason}")
+        if self.digest != json_digest(document):
+            raise UsageError("TrustSnapshot.digest is not the digest of its content")
+
     def score_for(self, capability_id: str) -> int | None:
         return self.scores.get(capability_id)
 
