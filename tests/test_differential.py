@@ -623,6 +623,15 @@ def test_token_size_limit_matches_model(length: int, reason: str) -> None:
         ("1f", "MALFORMED_CBOR"),  # indefinite unsigned integer
         ("7f", "NON_DETERMINISTIC"),  # indefinite text string
         ("1817", "NON_DETERMINISTIC"),  # 23 in two bytes
+        ("1900ff", "NON_DETERMINISTIC"),  # 255 in three bytes
+        ("1a0000ffff", "NON_DETERMINISTIC"),  # 65535 in five bytes
+        ("1b00000000ffffffff", "NON_DETERMINISTIC"),  # 2^32 - 1 in nine bytes
+        ("3900ff", "NON_DETERMINISTIC"),  # -256, argument 255 in three bytes
+        ("59000100", "NON_DETERMINISTIC"),  # a byte string length not shortest
+        ("1b0000000100000000", "NOT_COSE_SIGN1"),  # 2^32 in nine bytes is shortest
+        ("190100", "NOT_COSE_SIGN1"),  # 256 in three bytes is shortest
+        ("19", "MALFORMED_CBOR"),  # head cut short
+        ("1900", "MALFORMED_CBOR"),  # head cut short
         ("d812", "NON_DETERMINISTIC"),  # tag 18, argument not shortest
         ("f8", "MALFORMED_CBOR"),  # simple value head cut short
         ("f810", "FORBIDDEN_CBOR_TYPE"),  # simple(16) in two bytes: forbidden, not NON_DET

@@ -145,7 +145,7 @@ authority = Authority(issuer, LeasePolicy.from_json(policy))
 epoch = "6f1c2e9a-3b4d-4c5e-8f70-91a2b3c4d5e6"
 snapshot = {"snapshot_version": 1, "sequence": 42,
             "scores": {n + ".run": len(n) * 1000 for n in names} | {"files.read": 9500}}
-tokens = []
+decisions = []
 for sensitivity in ("LOW", "MEDIUM", "HIGH"):
     manifest = {
         "manifest_version": 1, "task_id": "task-" + sensitivity, "capability_id": "files.read",
@@ -159,12 +159,16 @@ for sensitivity in ("LOW", "MEDIUM", "HIGH"):
     now = MonotonicTime(epoch, 1500)
     confirmation = sign_hrc(hrc, json_digest(manifest), MonotonicTime(epoch, 1490))
     decision = authority.decide(manifest, snapshot, now, confirmation)
-    tokens.append(decision.to_json())
-print(json.dumps(tokens, sort_keys=True))
+    decisions.append({
+        "expected": decision.to_json(),
+        "input": {"policy": policy, "manifest": manifest, "trust_snapshot": snapshot,
+                  "now": now.to_json(), "hrc_token": confirmation},
+    })
+print(json.dumps({"set_order": list(names), "decisions": decisions}))
 """
 
 
-def _run_with_hash_seed(hash_seed: str) -> list[dict[str, object]]:
+def _run_with_hash_seed(hash_seed: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONHASHSEED": hash_seed}
     completed = subprocess.run(
         [sys.executable, "-c", _CROSS_PROCESS_SCRIPT],
@@ -175,7 +179,7 @@ def _run_with_hash_seed(hash_seed: str) -> list[dict[str, object]]:
         text=True,
         timeout=120,
     )
-    result: list[dict[str, object]] = json.loads(completed.stdout)
+    result: dict[str, Any] = json.loads(completed.stdout)
     return result
 
 
@@ -183,11 +187,26 @@ def test_tokens_are_identical_across_processes() -> None:
     """§1, §6.5: decisions depend on nothing but their inputs: not on string hashing, dict
     insertion order or anything else that differs between processes."""
     runs = {seed: _run_with_hash_seed(seed) for seed in ("0", "1", "12345")}
-    first = runs["0"]
+    # The processes really did build their objects in different member orders...
+    assert len({tuple(run["set_order"]) for run in runs.values()}) > 1
+    outputs = {seed: [d["expected"] for d in run["decisions"]] for seed, run in runs.items()}
+    first = outputs["0"]
     assert [d["decision"] for d in first] == ["GRANT", "GRANT", "GRANT"]
     assert len({d["token"] for d in first}) == 3
-    for seed, decisions in runs.items():
+    # ...and still made byte-identical decisions, which are the reference model's.
+    for seed, decisions in outputs.items():
         assert decisions == first, f"PYTHONHASHSEED={seed} gave other tokens"
+    for decision in runs["0"]["decisions"]:
+        given_input = decision["input"]
+        expected = ref.ref_decide(
+            gen.ISSUER_SEED,
+            given_input["policy"],
+            given_input["manifest"],
+            given_input["trust_snapshot"],
+            given_input["now"],
+            given_input["hrc_token"],
+        )
+        assert decision["expected"] == expected
 
 
 # ------------------------------------------------------------------------ no partial grants
