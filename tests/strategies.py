@@ -970,3 +970,20 @@ anything: st.SearchStrategy[object] = st.recursive(
     max_leaves=10,
 )
 """Any value, JSON-like or not: for totality (spec §1: any value yields a DENY)."""
+
+
+def fixed_policy(**changes: object) -> dict[str, Any]:
+    """The fixed small-number policy of the targeted tests, with top-level ``changes``."""
+    policy: dict[str, Any] = {
+        "policy_version": 1,
+        "sequence": 1,
+        "issuer": "pda-lease:local",
+        "issuer_kid": ref.thumbprint(ISSUER_PK).hex(),
+        "lease_duration_ns": {"LOW": 300, "MEDIUM": 120, "HIGH": 30},
+        "trust_threshold": {"LOW": 3000, "MEDIUM": 6000, "HIGH": 9000},
+        "hrc_required_for": ["HIGH"],
+        "hrc_keys": [HRC_PK.hex()],
+        "hrc_max_age_ns": 60,
+    }
+    policy.update(changes)
+    return policy

@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 import reference_model as ref
 import strategies as gen
 from pda_lease import (
-    Active,
     Authority,
     Ed25519Signer,
     InvalidLease,
@@ -35,6 +34,7 @@ from pda_lease import (
     standing,
     verify_token,
 )
+from pda_lease.conformance import standing_to_json
 
 # ---------------------------------------------------------------------------------- adapters
 
@@ -265,18 +265,7 @@ def kernel_standing(
         LeasePolicy.from_json(policy),
         revoked,
     )
-    if isinstance(result, Active):
-        return {
-            "standing": "ACTIVE",
-            "lease_id": result.lease_id.hex(),
-            "expires_at_ns": result.expires_at_ns,
-        }
-    return {
-        "standing": "ENDED",
-        "code": str(result.code),
-        "reason": result.reason,
-        "message": result.message,
-    }
+    return standing_to_json(result)
 
 
 @given(st.data())
@@ -381,17 +370,7 @@ def test_there_are_vectors_of_every_kind() -> None:
 
 
 def _base_policy() -> dict[str, Any]:
-    return {
-        "policy_version": 1,
-        "sequence": 1,
-        "issuer": "pda-lease:local",
-        "issuer_kid": ref.thumbprint(gen.ISSUER_PK).hex(),
-        "lease_duration_ns": {"LOW": 300, "MEDIUM": 120, "HIGH": 30},
-        "trust_threshold": {"LOW": 3000, "MEDIUM": 6000, "HIGH": 9000},
-        "hrc_required_for": ["HIGH"],
-        "hrc_keys": [gen.HRC_PK.hex()],
-        "hrc_max_age_ns": 60,
-    }
+    return gen.fixed_policy()
 
 
 def _base_manifest() -> dict[str, Any]:

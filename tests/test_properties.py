@@ -639,19 +639,7 @@ def test_hrc_is_ignored_when_not_required(s: gen.Scenario, junk: object) -> None
 
 
 def _policy(**changes: object) -> dict[str, Any]:
-    policy: dict[str, Any] = {
-        "policy_version": 1,
-        "sequence": 1,
-        "issuer": "pda-lease:local",
-        "issuer_kid": ref.thumbprint(gen.ISSUER_PK).hex(),
-        "lease_duration_ns": {"LOW": 300, "MEDIUM": 120, "HIGH": 30},
-        "trust_threshold": {"LOW": 3000, "MEDIUM": 6000, "HIGH": 9000},
-        "hrc_required_for": ["HIGH"],
-        "hrc_keys": [gen.HRC_PK.hex()],
-        "hrc_max_age_ns": 60,
-    }
-    policy.update(changes)
-    return policy
+    return gen.fixed_policy(**changes)
 
 
 def _grantable(

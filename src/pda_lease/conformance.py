@@ -129,6 +129,11 @@ def run_standing(document: object) -> dict[str, object]:
         LeasePolicy.from_json(_field(document, "policy")),
         frozenset(_hex(item, 16, "revoked lease id") for item in revoked_doc),
     )
+    return standing_to_json(result)
+
+
+def standing_to_json(result: Active | Deny) -> dict[str, object]:
+    """The ``expected`` form of a standing vector (spec §10)."""
     if isinstance(result, Active):
         return {
             "standing": "ACTIVE",
