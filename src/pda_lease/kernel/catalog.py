@@ -27,6 +27,7 @@ class Code(enum.StrEnum):
     HRC_REQUIRED = "HRC_REQUIRED"
     LEASE_REVOKED = "LEASE_REVOKED"
     INVALID_TOKEN = "INVALID_TOKEN"
+    UNAVAILABLE = "UNAVAILABLE"
 
 
 @attrs.frozen
@@ -204,8 +205,46 @@ _TABLE: dict[Code, dict[str, CatalogEntry]] = {
             "holder proof does not verify with the token's holder key",
             "Only the holder named in the token may use it; leases are not transferable.",
         ),
+        "UNKNOWN_LEASE": CatalogEntry(
+            "token's lease is not a recorded grant of this lease manager",
+            "The lease was never durably granted here (or its grant was voided); request a new "
+            "lease.",
+        ),
+        "HOLDER_PROOF_REPLAYED": CatalogEntry(
+            "holder proof was already used for this lease",
+            "Sign a fresh challenge for every authorization; a holder proof is accepted once.",
+        ),
+    },
+    Code.UNAVAILABLE: {
+        "CLOCK_UNAVAILABLE": CatalogEntry(
+            "the monotonic clock cannot be read",
+            "Check the clock adapter (CLOCK_BOOTTIME and the boot id); nothing is granted or "
+            "authorized without a time.",
+        ),
+        "TRUST_UNAVAILABLE": CatalogEntry(
+            "the current trust snapshot cannot be read",
+            "Supply a valid Trust Matrix snapshot to the trust source (pda-lease trust apply); "
+            "nothing is granted or authorized without one.",
+        ),
+        "STORE_UNAVAILABLE": CatalogEntry(
+            "the lease store cannot be read or durably written",
+            "Check the state directory's lease database (permissions, disk space, integrity); "
+            "the manager fails closed until it can record state.",
+        ),
+        "AUDIT_UNAVAILABLE": CatalogEntry(
+            "the audit log cannot be read or durably appended",
+            "Check the state directory's audit log (permissions, disk space, pda-lease audit "
+            "verify); the manager fails closed until it can audit.",
+        ),
     },
 }
+
+# Pairs that only the durable lease manager produces (spec §12); the pure kernel never does, so
+# the conformance vectors cannot show them and the manager's tests cover them instead.
+MANAGER_REASONS: frozenset[tuple[Code, str]] = frozenset(
+    {(Code.INVALID_TOKEN, "UNKNOWN_LEASE"), (Code.INVALID_TOKEN, "HOLDER_PROOF_REPLAYED")}
+    | {(Code.UNAVAILABLE, reason) for reason in _TABLE[Code.UNAVAILABLE]}
+)
 
 CATALOG: Mapping[Code, Mapping[str, CatalogEntry]] = MappingProxyType(
     {code: MappingProxyType(reasons) for code, reasons in _TABLE.items()}

@@ -1,0 +1,572 @@
+"""The audit log: append-only JSONL, one canonical record per event, hash-chained (spec §12.3).
+
+Each line is the canonical JSON (sorted keys, no whitespace, UTF-8) of a record holding the
+event's own members plus ``v`` (format version 1), ``seq`` (0, 1, 2, ...), ``prev_hash`` (the
+previous entry's hash; for the first entry the genesis hash, SHA-256 of
+``PDA-LEASE-AUDIT-GENESIS-v1``) and ``entry_hash``: SHA-256 over the canonical JSON of the record
+without ``entry_hash``. The first entry of every log is a ``log_created`` event with a random
+log id, so two logs never share a chain.
+
+``JsonlAuditLog.append`` holds an exclusive ``flock`` on the file while it catches up with what
+other processes appended, writes its lines with one ``write`` and ``fdatasync``\\ s them: when it
+returns, the entries are durable and no other process's lines are interleaved with them. A line
+without its final newline can only be the tail of a writer that died mid-append; it is moved to
+the quarantine file and the quarantine itself is recorded as an entry, so nothing is silently
+dropped. Any other damage (an edited, reordered or missing line) is a ``StateError``: the log
+refuses further appends and the manager fails closed. ``verify_audit_file`` checks a whole log
+and names the first bad line.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from pda_lease.adapters.errors import StateError, StateFailure
+from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
+from pda_lease.adapters.store import AuditHead
+
+AUDIT_FORMAT_VERSION = 1
+GENESIS_HASH = hashlib.sha256(b"PDA-LEASE-AUDIT-GENESIS-v1").digest()
+RESERVED_MEMBERS = frozenset({"v", "seq", "prev_hash", "entry_hash"})
+MAX_LINE_BYTES = 8 << 20
+_READ_CHUNK = 1 << 20
+
+
+@attrs.frozen
+class AuditEntry:
+    """One verified entry. ``offset`` is the byte offset just after its line."""
+
+    seq: int
+    prev_hash: bytes
+    entry_hash: bytes
+    record: Mapping[str, object] = attrs.field(eq=False, repr=False)
+    offset: int
+
+    @property
+    def event(self) -> str:
+        return str(self.record["event"])
+
+    @property
+    def head(self) -> AuditHead:
+        return AuditHead(self.seq, self.entry_hash, self.offset)
+
+
+@attrs.frozen
+class VerifyReport:
+    """The result of checking a whole log: ``ok``, or the first bad line (1-based) and why."""
+
+    ok: bool
+    entries: int
+    head: AuditHead | None
+    first_bad_line: int | None = None
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "head_seq": None if self.head is None else self.head.seq,
+            "head_hash": None if self.head is None else self.head.entry_hash.hex(),
+            "first_bad_line": self.first_bad_line,
+            "problem": self.problem,
+        }
+
+
+class AuditProblem(Exception):
+    """A line that is not the next entry of the chain (internal; becomes a report or error)."""
+
+    def __init__(self, line_number: int, problem: str) -> None:
+        super().__init__(f"line {line_number}: {problem}")
+        self.line_number = line_number
+        self.problem = problem
+
+
+def entry_hash_of(record: Mapping[str, object]) -> bytes:
+    """SHA-256 of the canonical JSON of a record without its ``entry_hash`` member."""
+    body = {key: value for key, value in record.items() if key != "entry_hash"}
+    return hashlib.sha256(canonical_json(body)).digest()
+
+
+def seal(seq: int, prev_hash: bytes, body: Mapping[str, object]) -> tuple[bytes, dict[str, object]]:
+    """The line (with its newline) and the full record of ``body`` as entry ``seq``."""
+    if type(body.get("event")) is not str:
+        raise ValueError("an audit record needs a string 'event'")
+    clash = RESERVED_MEMBERS & set(body)
+    if clash:
+        raise ValueError(f"audit record members {sorted(clash)} are reserved")
+    record: dict[str, object] = dict(body)
+    record.update(v=AUDIT_FORMAT_VERSION, seq=seq, prev_hash=prev_hash.hex())
+    record["entry_hash"] = entry_hash_of(record).hex()
+    line = canonical_json(record) + b"\n"
+    if len(line) > MAX_LINE_BYTES:
+        raise ValueError(f"audit record is larger than {MAX_LINE_BYTES} bytes")
+    return line, record
+
+
+def check_line(line: bytes, seq: int, prev_hash: bytes, offset: int) -> AuditEntry:
+    """Parse and check one line (without its newline) as entry ``seq``; raise AuditProblem."""
+    number = seq + 1
+    try:
+        record = parse_json(line)
+    except JsonInputError as exc:
+        raise AuditProblem(number, f"not a JSON record ({exc})") from None
+    if type(record) is not dict:
+        raise AuditProblem(number, "not a JSON object")
+    if record.get("v") != AUDIT_FORMAT_VERSION or type(record.get("v")) is not int:
+        raise AuditProblem(number, "unsupported or missing format version 'v'")
+    if type(record.get("event")) is not str:
+        raise AuditProblem(number, "missing 'event'")
+    if type(record.get("seq")) is not int or record["seq"] != seq:
+        raise AuditProblem(number, f"seq is {record.get('seq')!r}, expected {seq}")
+    if record.get("prev_hash") != prev_hash.hex():
+        raise AuditProblem(number, "prev_hash does not match the previous entry (chain broken)")
+    stated = record.get("entry_hash")
+    try:
+        computed = entry_hash_of(record)
+    except ValueError:
+        raise AuditProblem(number, "record cannot be canonicalized") from None
+    if stated != computed.hex():
+        raise AuditProblem(number, "entry_hash does not match the record (edited line)")
+    if canonical_json(record) != line:
+        raise AuditProblem(number, "line is not in canonical form")
+    return AuditEntry(seq, prev_hash, computed, record, offset)
+
+
+def _iter_lines(handle: int, start: int) -> Iterator[tuple[bytes, int, bool]]:
+    """Yield (line without newline, offset after it, complete) from ``start`` to EOF."""
+    offset = start
+    pending = b""
+    while True:
+        chunk = os.pread(handle, _READ_CHUNK, offset + len(pending))
+        if not chunk:
+            break
+        pending += chunk
+        while True:
+            cut = pending.find(b"\n")
+            if cut < 0:
+                if len(pending) > MAX_LINE_BYTES:
+                    yield pending, offset + len(pending), False
+                    return
+                break
+            offset += cut + 1
+            yield pending[:cut], offset, True
+            pending = pending[cut + 1 :]
+    if pending:
+        yield pending, offset + len(pending), False
+
+
+def verify_audit_file(
+    path: str | os.PathLike[str], committed: AuditHead | None = None
+) -> VerifyReport:
+    """Check a whole log from the genesis; name the first bad line. Never raises for content.
+
+    With ``committed`` (the lease store's audit head), also check that the log still holds
+    that entry, unchanged: a log cut short or rewritten after it is reported as broken.
+    """
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        return VerifyReport(False, 0, None, None, f"cannot read {path}: {exc.strerror}")
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_SH)  # wait for an append in progress
+        seq, prev, head = 0, GENESIS_HASH, None
+        try:
+            for line, offset, complete in _iter_lines(handle, 0):
+                if not complete:
+                    raise AuditProblem(seq + 1, "incomplete last line (torn write)")
+                entry = check_line(line, seq, prev, offset)
+                if seq == 0 and entry.event != "log_created":
+                    raise AuditProblem(1, "the first entry is not 'log_created'")
+                if (
+                    committed is not None
+                    and entry.seq == committed.seq
+                    and (
+                        entry.entry_hash != committed.entry_hash or entry.offset != committed.offset
+                    )
+                ):
+                    raise AuditProblem(seq + 1, "not the entry the lease store committed")
+                seq, prev, head = seq + 1, entry.entry_hash, entry.head
+        except AuditProblem as problem:
+            return VerifyReport(False, seq, head, problem.line_number, problem.problem)
+        except OSError as exc:
+            return VerifyReport(False, seq, head, seq + 1, f"read error: {exc.strerror}")
+        if head is None:
+            return VerifyReport(False, 0, None, None, "the log is empty (no 'log_created' entry)")
+        if committed is not None and head.seq < committed.seq:
+            return VerifyReport(
+                False,
+                seq,
+                head,
+                seq + 1,
+                f"the log ends before entry {committed.seq}, which the lease store committed",
+            )
+        return VerifyReport(True, seq, head)
+    finally:
+        os.close(handle)
+
+
+@runtime_checkable
+class AuditLog(Protocol):
+    """A durable, hash-chained, append-only log. Failures raise ``StateError(AUDIT_...)``."""
+
+    def recover(self, committed: AuditHead | None) -> list[AuditEntry]: ...
+
+    def append(self, bodies: Sequence[Mapping[str, object]]) -> list[AuditEntry]: ...
+
+    def head(self) -> AuditHead: ...
+
+    def verify(self) -> VerifyReport: ...
+
+    def close(self) -> None: ...
+
+
+def _unavailable(detail: str) -> StateError:
+    return StateError(StateFailure.AUDIT_UNAVAILABLE, detail)
+
+
+def _log_created() -> dict[str, object]:
+    return {"event": "log_created", "log_id": secrets.token_hex(16)}
+
+
+class JsonlAuditLog:
+    """The durable audit log: one JSONL file, ``flock``-ed appends, ``fdatasync`` per append."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], quarantine_path: str | os.PathLike[str] | None = None
+    ) -> None:
+        self._path = Path(path)
+        self._quarantine = Path(quarantine_path or self._path.with_suffix(".quarantine"))
+        self._lock = threading.Lock()
+        self._broken: str | None = None
+        self._seq = -1  # the last entry this instance has verified
+        self._prev = GENESIS_HASH
+        self._offset = 0
+        self._recovered = False
+        try:
+            created = not self._path.exists()
+            self._fd = os.open(
+                self._path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
+            )
+            if created:
+                os.fsync(self._fd)
+                _fsync_directory(self._path.parent)
+        except OSError as exc:
+            raise _unavailable(f"cannot open {self._path}: {exc.strerror}") from None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def quarantine_path(self) -> Path:
+        return self._quarantine
+
+    # ----------------------------------------------------------------------------- locking
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        with self._lock:
+            if self._broken is not None:
+                raise _unavailable(self._broken)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except (OSError, ValueError) as exc:
+                raise _unavailable(f"cannot lock {self._path}: {exc}") from None
+            try:
+                yield
+            finally:
+                with contextlib.suppress(OSError, ValueError):
+                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def _fail(self, detail: str) -> StateError:
+        """Refuse every later append: after a failed write or fsync the file is in doubt."""
+        self._broken = f"{self._path}: {detail}; reopen the state directory to recover"
+        return _unavailable(self._broken)
+
+    # ----------------------------------------------------------------------------- reading
+
+    def _position_at(self, committed: AuditHead) -> None:
+        """Trust the prefix up to the store's committed head, after checking that line."""
+        size = os.fstat(self._fd).st_size
+        if committed.offset > size:
+            raise _unavailable(
+                f"{self._path} ends at byte {size} but the lease store committed entry "
+                f"{committed.seq} ending at byte {committed.offset}: acknowledged entries are "
+                "missing"
+            )
+        start = max(0, committed.offset - MAX_LINE_BYTES - 1)
+        window = os.pread(self._fd, committed.offset - start, start)
+        if not window.endswith(b"\n"):
+            raise _unavailable(f"{self._path}: no line ends at the committed head's offset")
+        cut = window.rfind(b"\n", 0, len(window) - 1)
+        line = window[cut + 1 : -1]
+        try:
+            record = parse_json(line)
+        except JsonInputError:
+            raise _unavailable(f"{self._path}: the committed head entry is unreadable") from None
+        if (
+            type(record) is not dict
+            or record.get("seq") != committed.seq
+            or record.get("entry_hash") != committed.entry_hash.hex()
+            or entry_hash_of(record) != committed.entry_hash
+        ):
+            raise _unavailable(
+                f"{self._path}: line {committed.seq + 1} is not the entry the lease store "
+                "committed (the log was edited or replaced)"
+            )
+        self._seq, self._prev, self._offset = committed.seq, committed.entry_hash, committed.offset
+
+    def _catch_up(self, committed_offset: int) -> list[AuditEntry]:
+        """Verify what was appended since this instance last looked; quarantine a torn tail."""
+        size = os.fstat(self._fd).st_size
+        if size < self._offset:
+            raise self._fail(f"the log shrank from {self._offset} to {size} bytes")
+        entries: list[AuditEntry] = []
+        if size == self._offset:
+            return entries
+        for line, offset, complete in _iter_lines(self._fd, self._offset):
+            if not complete:
+                if self._offset < committed_offset:
+                    raise self._fail(
+                        f"line {self._seq + 2} is damaged but the lease store committed it"
+                    )
+                self._quarantine_tail(self._offset, size)
+                break
+            try:
+                entry = check_line(line, self._seq + 1, self._prev, offset)
+            except AuditProblem as problem:
+                raise self._fail(f"line {problem.line_number}: {problem.problem}") from None
+            entries.append(entry)
+            self._seq, self._prev, self._offset = entry.seq, entry.entry_hash, entry.offset
+        return entries
+
+    def _quarantine_tail(self, start: int, end: int) -> None:
+        torn = os.pread(self._fd, end - start, start)
+        note = {
+            "offset": start,
+            "length": len(torn),
+            "sha256": hashlib.sha256(torn).hexdigest(),
+            "data_b64": base64.b64encode(torn).decode("ascii"),
+        }
+        try:
+            descriptor = os.open(
+                self._quarantine, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
+            )
+            try:
+                _write_all(descriptor, canonical_json(note) + b"\n")
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            os.ftruncate(self._fd, start)
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise self._fail(f"cannot quarantine a torn tail: {exc.strerror}") from None
+        self._write_locked(
+            [
+                {
+                    "event": "torn_tail_quarantined",
+                    "offset": start,
+                    "length": len(torn),
+                    "sha256": note["sha256"],
+                    "quarantine_file": self._quarantine.name,
+                }
+            ]
+        )
+
+    # ----------------------------------------------------------------------------- writing
+
+    def _write_locked(self, bodies: Sequence[Mapping[str, object]]) -> list[AuditEntry]:
+        lines: list[bytes] = []
+        entries: list[AuditEntry] = []
+        seq, prev, offset = self._seq, self._prev, self._offset
+        for body in bodies:
+            try:
+                line, record = seal(seq + 1, prev, body)
+            except ValueError as exc:
+                raise _unavailable(f"cannot record event: {exc}") from None
+            seq += 1
+            offset += len(line)
+            prev = bytes.fromhex(str(record["entry_hash"]))
+            lines.append(line)
+            entries.append(
+                AuditEntry(seq, bytes.fromhex(str(record["prev_hash"])), prev, record, offset)
+            )
+        data = b"".join(lines)
+        try:
+            _write_all(self._fd, data)
+        except OSError as exc:
+            # A partial line would poison the chain: cut back to where this append began.
+            try:
+                os.ftruncate(self._fd, self._offset)
+            except OSError:
+                raise self._fail(f"write failed ({exc.strerror}) and could not be undone") from None
+            raise _unavailable(f"cannot append to {self._path}: {exc.strerror}") from None
+        try:
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            raise self._fail(f"fdatasync failed ({exc.strerror})") from None
+        self._seq, self._prev, self._offset = seq, prev, offset
+        return entries
+
+    def recover(self, committed: AuditHead | None) -> list[AuditEntry]:
+        """Open-time check: position at the committed head, verify and return what follows.
+
+        Creates the ``log_created`` entry of a new log. The entries returned are those after
+        the store's committed head, whose effect the manager must reconcile (spec §12.4).
+        """
+        with self._exclusive():
+            try:
+                if committed is None:
+                    self._seq, self._prev, self._offset = -1, GENESIS_HASH, 0
+                else:
+                    self._position_at(committed)
+                entries = self._catch_up(0 if committed is None else committed.offset)
+                if self._seq < 0:
+                    if committed is not None:  # pragma: no cover - positioned on an entry
+                        raise _unavailable(f"{self._path} is empty")
+                    entries.extend(self._write_locked([_log_created()]))
+                elif committed is None and entries and entries[0].event != "log_created":
+                    raise self._fail("line 1: the first entry is not 'log_created'")
+            except OSError as exc:
+                raise _unavailable(f"cannot read {self._path}: {exc.strerror}") from None
+            self._recovered = True
+            return entries
+
+    def append(self, bodies: Sequence[Mapping[str, object]]) -> list[AuditEntry]:
+        """Append ``bodies`` as consecutive entries, durably, under the exclusive lock."""
+        if not self._recovered:
+            raise RuntimeError("call recover() before append()")
+        if not bodies:
+            return []
+        with self._exclusive():
+            try:
+                self._catch_up(self._offset)
+            except OSError as exc:
+                raise _unavailable(f"cannot read {self._path}: {exc.strerror}") from None
+            return self._write_locked(bodies)
+
+    def head(self) -> AuditHead:
+        return AuditHead(self._seq, self._prev, self._offset)
+
+    def verify(self) -> VerifyReport:
+        return verify_audit_file(self._path)
+
+    def close(self) -> None:
+        with self._lock, contextlib.suppress(OSError):
+            os.close(self._fd)
+            self._broken = "the audit log is closed"
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(descriptor, view)
+        if written <= 0:  # pragma: no cover - write(2) reports errors by raising
+            raise OSError(28, "no progress writing")
+        view = view[written:]
+
+
+def _fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+class MemoryAuditLog:
+    """The in-memory fake. ``available = False`` fails every append; ``fail_next_append``
+    fails one. Entries are kept as the same canonical lines a file would hold."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.available = True
+        self.fail_next_append = False
+        self._recovered = False
+
+    def _head(self) -> tuple[int, bytes, int]:
+        if not self.lines:
+            return -1, GENESIS_HASH, 0
+        record = json.loads(self.lines[-1])
+        return int(record["seq"]), bytes.fromhex(record["entry_hash"]), len(self.lines)
+
+    def recover(self, committed: AuditHead | None) -> list[AuditEntry]:
+        if not self.available:
+            raise _unavailable("the in-memory audit log is switched off")
+        self._recovered = True
+        start = 0 if committed is None else committed.seq + 1
+        if committed is not None and committed.seq >= len(self.lines):
+            raise _unavailable("acknowledged audit entries are missing")
+        entries = [self._entry(index) for index in range(start, len(self.lines))]
+        if not self.lines:
+            entries.extend(self.append([_log_created()]))
+        return entries
+
+    def _entry(self, index: int) -> AuditEntry:
+        prev = GENESIS_HASH
+        if index:
+            prev = bytes.fromhex(json.loads(self.lines[index - 1])["entry_hash"])
+        try:
+            return check_line(self.lines[index][:-1], index, prev, index + 1)
+        except AuditProblem as problem:
+            raise _unavailable(str(problem)) from None
+
+    def append(self, bodies: Sequence[Mapping[str, object]]) -> list[AuditEntry]:
+        if not self._recovered:
+            raise RuntimeError("call recover() before append()")
+        if not self.available:
+            raise _unavailable("the in-memory audit log is switched off")
+        if self.fail_next_append:
+            self.fail_next_append = False
+            raise _unavailable("the in-memory audit log failed this append")
+        seq, prev, _ = self._head()
+        entries = []
+        for body in bodies:
+            try:
+                line, record = seal(seq + 1, prev, body)
+            except ValueError as exc:
+                raise _unavailable(f"cannot record event: {exc}") from None
+            seq += 1
+            prev = bytes.fromhex(str(record["entry_hash"]))
+            self.lines.append(line)
+            entries.append(
+                AuditEntry(
+                    seq, bytes.fromhex(str(record["prev_hash"])), prev, record, len(self.lines)
+                )
+            )
+        return entries
+
+    def head(self) -> AuditHead:
+        seq, prev, offset = self._head()
+        return AuditHead(seq, prev, offset)
+
+    def records(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.lines]
+
+    def verify(self) -> VerifyReport:
+        prev, head = GENESIS_HASH, None
+        for index, line in enumerate(self.lines):
+            try:
+                entry = check_line(line[:-1], index, prev, index + 1)
+            except AuditProblem as problem:
+                return VerifyReport(False, index, head, problem.line_number, problem.problem)
+            prev, head = entry.entry_hash, entry.head
+        if head is None:
+            return VerifyReport(False, 0, None, None, "the log is empty (no 'log_created' entry)")
+        return VerifyReport(True, len(self.lines), head)
+
+    def close(self) -> None:
+        pass

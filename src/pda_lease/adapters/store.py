@@ -1,0 +1,563 @@
+"""The lease store and revocation registry: what the manager granted, revoked and has seen.
+
+``SqliteLeaseStore`` keeps one SQLite database (stdlib ``sqlite3``) in WAL mode with
+``synchronous=FULL``, so a committed transaction survives a crash or power loss, and several
+processes can share it: every write runs in a ``BEGIN IMMEDIATE`` transaction (one writer at a
+time across processes, readers never blocked), and every read outside a transaction sees the
+latest commit, which is what makes a revocation in one process visible to the very next
+authorization in another.
+
+The schema is versioned with ``PRAGMA user_version`` and upgraded by the ordered ``MIGRATIONS``
+when a state directory is opened; a database from a newer pda-lease is refused, never guessed
+at. The store also keeps the *audit head* (sequence number, hash and byte offset of the last
+audit entry whose transaction committed): the manager writes an audit entry and then commits the
+store transaction that references it, so on reopen the entries after the head are exactly the
+ones whose effect is in doubt (spec §12.4).
+
+``MemoryLeaseStore`` is the in-memory fake with the same transaction semantics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from pda_lease.adapters.errors import StateError, StateFailure
+
+SCHEMA_VERSION = 2
+BUSY_TIMEOUT_MS = 30_000
+
+# Migration N (index N-1) takes a database from user_version N-1 to N. Each runs in the same
+# transaction as its user_version bump, so a crash mid-migration leaves the old version intact.
+MIGRATIONS: tuple[str, ...] = (
+    # 1: leases, revocations, recorded trust snapshots, manager metadata.
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+    CREATE TABLE leases (
+        lease_id BLOB PRIMARY KEY CHECK (length(lease_id) = 16),
+        task_id TEXT NOT NULL,
+        capability_id TEXT NOT NULL,
+        manifest_digest BLOB NOT NULL,
+        clock_epoch TEXT NOT NULL,
+        issued_at_ns INTEGER NOT NULL,
+        expires_at_ns INTEGER NOT NULL,
+        token BLOB NOT NULL,
+        audit_seq INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX leases_by_expiry ON leases (clock_epoch, expires_at_ns);
+    CREATE TABLE revocations (
+        lease_id BLOB PRIMARY KEY CHECK (length(lease_id) = 16),
+        reason TEXT NOT NULL,
+        cause TEXT NOT NULL,
+        revoked_epoch TEXT NOT NULL,
+        revoked_ns INTEGER NOT NULL,
+        audit_seq INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE trust_snapshots (
+        digest BLOB PRIMARY KEY,
+        sequence INTEGER NOT NULL,
+        audit_seq INTEGER NOT NULL
+    ) STRICT;
+    """,
+    # 2: holder proofs already accepted, so that a proof cannot be replayed (spec §12.5).
+    """
+    CREATE TABLE holder_proofs (
+        lease_id BLOB NOT NULL,
+        challenge BLOB NOT NULL,
+        audit_seq INTEGER NOT NULL,
+        PRIMARY KEY (lease_id, challenge)
+    ) STRICT, WITHOUT ROWID;
+    """,
+)
+
+
+@attrs.frozen
+class AuditHead:
+    """The last audit entry whose store transaction committed: seq, hash, end offset."""
+
+    seq: int
+    entry_hash: bytes
+    offset: int
+
+
+@attrs.frozen
+class LeaseRecord:
+    """A durably granted lease."""
+
+    lease_id: bytes
+    task_id: str
+    capability_id: str
+    manifest_digest: bytes
+    clock_epoch: str
+    issued_at_ns: int
+    expires_at_ns: int
+    token: bytes = attrs.field(repr=False)
+    audit_seq: int
+
+
+@attrs.frozen
+class RevocationRecord:
+    """A durable revocation. ``cause`` is ``explicit``, ``trust_decay`` or ``recovered``."""
+
+    lease_id: bytes
+    reason: str
+    cause: str
+    revoked_epoch: str
+    revoked_ns: int
+    audit_seq: int
+
+
+@runtime_checkable
+class RevocationRegistry(Protocol):
+    """Revocations by lease id. ``add`` runs inside its store's write transaction."""
+
+    def lookup(self, lease_id: bytes) -> RevocationRecord | None: ...
+
+    def add(self, record: RevocationRecord) -> bool: ...
+
+    def all(self) -> list[RevocationRecord]: ...
+
+
+@runtime_checkable
+class LeaseStore(Protocol):
+    """Durable leases, revocations, accepted holder proofs, trust digests and metadata.
+
+    Writes happen only inside ``with store.write():``, which is exclusive across every process
+    sharing the store and commits durably on a normal exit (rolls back on an exception). Every
+    failure is a ``StateError(STORE_UNAVAILABLE)``.
+    """
+
+    @property
+    def revocations(self) -> RevocationRegistry: ...
+
+    def write(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def lease(self, lease_id: bytes) -> LeaseRecord | None: ...
+
+    def leases(self) -> list[LeaseRecord]: ...
+
+    def live_leases(self, clock_epoch: str, now_ns: int) -> list[LeaseRecord]: ...
+
+    def insert_lease(self, record: LeaseRecord) -> None: ...
+
+    def proof_used(self, lease_id: bytes, challenge: bytes) -> bool: ...
+
+    def record_proof(self, lease_id: bytes, challenge: bytes, audit_seq: int) -> None: ...
+
+    def trust_recorded(self, digest: bytes) -> bool: ...
+
+    def record_trust(self, digest: bytes, sequence: int, audit_seq: int) -> None: ...
+
+    def audit_head(self) -> AuditHead | None: ...
+
+    def set_audit_head(self, head: AuditHead) -> None: ...
+
+    def meta(self, key: str) -> str | None: ...
+
+    def set_meta(self, key: str, value: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _unavailable(detail: str) -> StateError:
+    return StateError(StateFailure.STORE_UNAVAILABLE, detail)
+
+
+_LEASE_COLUMNS = (
+    "lease_id, task_id, capability_id, manifest_digest, clock_epoch, issued_at_ns, "
+    "expires_at_ns, token, audit_seq"
+)
+_REVOCATION_COLUMNS = "lease_id, reason, cause, revoked_epoch, revoked_ns, audit_seq"
+
+
+def _lease(row: tuple[object, ...]) -> LeaseRecord:
+    return LeaseRecord(*row)  # type: ignore[arg-type]
+
+
+def _revocation(row: tuple[object, ...]) -> RevocationRecord:
+    return RevocationRecord(*row)  # type: ignore[arg-type]
+
+
+class _SqliteRevocations:
+    def __init__(self, store: SqliteLeaseStore) -> None:
+        self._store = store
+
+    def lookup(self, lease_id: bytes) -> RevocationRecord | None:
+        row = self._store._one(
+            f"SELECT {_REVOCATION_COLUMNS} FROM revocations WHERE lease_id = ?", (lease_id,)
+        )
+        return None if row is None else _revocation(row)
+
+    def add(self, record: RevocationRecord) -> bool:
+        self._store._require_write()
+        cursor = self._store._execute(
+            f"INSERT OR IGNORE INTO revocations ({_REVOCATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            attrs.astuple(record),
+        )
+        return cursor.rowcount == 1
+
+    def all(self) -> list[RevocationRecord]:
+        rows = self._store._all(
+            f"SELECT {_REVOCATION_COLUMNS} FROM revocations ORDER BY audit_seq, lease_id", ()
+        )
+        return [_revocation(row) for row in rows]
+
+
+class SqliteLeaseStore:
+    """The durable store: one SQLite database, WAL, ``synchronous=FULL``, migrated on open."""
+
+    def __init__(self, path: str | os.PathLike[str], *, check_integrity: bool = True) -> None:
+        self._path = Path(path)
+        self._lock = threading.RLock()
+        self._in_write = False
+        self._revocations = _SqliteRevocations(self)
+        try:
+            existed = self._path.exists()
+            if not existed:
+                # Created here with owner-only permissions; SQLite keeps them for -wal/-shm.
+                os.close(os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            self._connection = sqlite3.connect(
+                self._path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise _unavailable(f"cannot open {self._path}: {exc}") from None
+        try:
+            self._configure(check_integrity)
+        except sqlite3.Error as exc:
+            self._connection.close()
+            raise _unavailable(f"{self._path}: {exc}") from None
+        except StateError:
+            self._connection.close()
+            raise
+
+    # ----------------------------------------------------------------------------- setup
+
+    def _configure(self, check_integrity: bool) -> None:
+        connection = self._connection
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode is None or str(mode[0]).lower() != "wal":
+            raise _unavailable(f"{self._path}: cannot switch to WAL mode (got {mode})")
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        if check_integrity:
+            result = connection.execute("PRAGMA quick_check").fetchall()
+            if result != [("ok",)]:
+                detail = "; ".join(str(row[0]) for row in result[:3])
+                raise _unavailable(f"{self._path} failed its integrity check: {detail}")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        connection = self._connection
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise _unavailable(
+                f"{self._path} has schema version {version}; this pda-lease knows up to "
+                f"{SCHEMA_VERSION}. Use a newer pda-lease."
+            )
+        while version < SCHEMA_VERSION:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                # Another process may have migrated while this one waited for the lock.
+                current = connection.execute("PRAGMA user_version").fetchone()[0]
+                if current == version:
+                    for statement in MIGRATIONS[version].split(";"):
+                        if statement.strip():
+                            connection.execute(statement)
+                    connection.execute(f"PRAGMA user_version = {version + 1}")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def schema_version(self) -> int:
+        row = self._one("PRAGMA user_version", ())
+        assert row is not None
+        version = row[0]
+        assert isinstance(version, int)
+        return version
+
+    # ----------------------------------------------------------------------------- plumbing
+
+    def _execute(self, sql: str, parameters: tuple[object, ...]) -> sqlite3.Cursor:
+        try:
+            with self._lock:
+                return self._connection.execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise _unavailable(f"{self._path}: {exc}") from None
+        except ValueError as exc:  # a closed connection
+            raise _unavailable(f"{self._path}: {exc}") from None
+
+    def _one(self, sql: str, parameters: tuple[object, ...]) -> tuple[object, ...] | None:
+        try:
+            with self._lock:
+                row: tuple[object, ...] | None = self._connection.execute(
+                    sql, parameters
+                ).fetchone()
+                return row
+        except (sqlite3.Error, ValueError) as exc:
+            raise _unavailable(f"{self._path}: {exc}") from None
+
+    def _all(self, sql: str, parameters: tuple[object, ...]) -> list[tuple[object, ...]]:
+        try:
+            with self._lock:
+                return list(self._connection.execute(sql, parameters).fetchall())
+        except (sqlite3.Error, ValueError) as exc:
+            raise _unavailable(f"{self._path}: {exc}") from None
+
+    def _require_write(self) -> None:
+        if not self._in_write:
+            raise RuntimeError("store writes happen inside 'with store.write():'")
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        with self._lock:
+            if self._in_write:
+                raise RuntimeError("store write transactions do not nest")
+            self._execute("BEGIN IMMEDIATE", ())
+            self._in_write = True
+            try:
+                yield
+            except BaseException:
+                self._in_write = False
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    self._connection.execute("ROLLBACK")
+                raise
+            self._in_write = False
+            try:
+                self._connection.execute("COMMIT")
+            except (sqlite3.Error, ValueError) as exc:
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    self._connection.execute("ROLLBACK")
+                raise _unavailable(f"{self._path}: commit failed: {exc}") from None
+
+    # ----------------------------------------------------------------------------- leases
+
+    @property
+    def revocations(self) -> RevocationRegistry:
+        return self._revocations
+
+    def lease(self, lease_id: bytes) -> LeaseRecord | None:
+        row = self._one(f"SELECT {_LEASE_COLUMNS} FROM leases WHERE lease_id = ?", (lease_id,))
+        return None if row is None else _lease(row)
+
+    def leases(self) -> list[LeaseRecord]:
+        rows = self._all(f"SELECT {_LEASE_COLUMNS} FROM leases ORDER BY audit_seq, lease_id", ())
+        return [_lease(row) for row in rows]
+
+    def live_leases(self, clock_epoch: str, now_ns: int) -> list[LeaseRecord]:
+        rows = self._all(
+            f"SELECT {_LEASE_COLUMNS} FROM leases WHERE clock_epoch = ? AND expires_at_ns > ? "
+            "AND lease_id NOT IN (SELECT lease_id FROM revocations) ORDER BY audit_seq, lease_id",
+            (clock_epoch, now_ns),
+        )
+        return [_lease(row) for row in rows]
+
+    def insert_lease(self, record: LeaseRecord) -> None:
+        self._require_write()
+        self._execute(
+            f"INSERT OR IGNORE INTO leases ({_LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            attrs.astuple(record),
+        )
+
+    def proof_used(self, lease_id: bytes, challenge: bytes) -> bool:
+        row = self._one(
+            "SELECT 1 FROM holder_proofs WHERE lease_id = ? AND challenge = ?",
+            (lease_id, challenge),
+        )
+        return row is not None
+
+    def record_proof(self, lease_id: bytes, challenge: bytes, audit_seq: int) -> None:
+        self._require_write()
+        self._execute(
+            "INSERT INTO holder_proofs (lease_id, challenge, audit_seq) VALUES (?, ?, ?)",
+            (lease_id, challenge, audit_seq),
+        )
+
+    def trust_recorded(self, digest: bytes) -> bool:
+        return self._one("SELECT 1 FROM trust_snapshots WHERE digest = ?", (digest,)) is not None
+
+    def record_trust(self, digest: bytes, sequence: int, audit_seq: int) -> None:
+        self._require_write()
+        self._execute(
+            "INSERT OR IGNORE INTO trust_snapshots (digest, sequence, audit_seq) VALUES (?, ?, ?)",
+            (digest, sequence, audit_seq),
+        )
+
+    # ----------------------------------------------------------------------------- meta
+
+    def meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._require_write()
+        self._execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def audit_head(self) -> AuditHead | None:
+        text = self.meta("audit_head")
+        if text is None:
+            return None
+        try:
+            seq, entry_hash, offset = text.split(" ")
+            return AuditHead(int(seq), bytes.fromhex(entry_hash), int(offset))
+        except ValueError:
+            raise _unavailable(f"{self._path}: audit head {text!r} is malformed") from None
+
+    def set_audit_head(self, head: AuditHead) -> None:
+        self.set_meta("audit_head", f"{head.seq} {head.entry_hash.hex()} {head.offset}")
+
+    def close(self) -> None:
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._connection.close()
+
+
+# ---------------------------------------------------------------------------------- fake
+
+
+@attrs.define
+class _MemoryState:
+    leases: dict[bytes, LeaseRecord] = attrs.Factory(dict)
+    revocations: dict[bytes, RevocationRecord] = attrs.Factory(dict)
+    proofs: set[tuple[bytes, bytes]] = attrs.Factory(set)
+    trust: dict[bytes, int] = attrs.Factory(dict)
+    meta: dict[str, str] = attrs.Factory(dict)
+
+
+class _MemoryRevocations:
+    def __init__(self, store: MemoryLeaseStore) -> None:
+        self._store = store
+
+    def lookup(self, lease_id: bytes) -> RevocationRecord | None:
+        return self._store._read().revocations.get(lease_id)
+
+    def add(self, record: RevocationRecord) -> bool:
+        state = self._store._writable()
+        if record.lease_id in state.revocations:
+            return False
+        state.revocations[record.lease_id] = record
+        return True
+
+    def all(self) -> list[RevocationRecord]:
+        return sorted(
+            self._store._read().revocations.values(), key=lambda r: (r.audit_seq, r.lease_id)
+        )
+
+
+class MemoryLeaseStore:
+    """The in-memory fake. ``available = False`` makes every call fail; ``fail_commit = True``
+    makes the next commit fail (after the body of the transaction ran), as a full disk would.
+    """
+
+    def __init__(self) -> None:
+        self._state = _MemoryState()
+        self._pending: _MemoryState | None = None
+        self._revocations = _MemoryRevocations(self)
+        self.available = True
+        self.fail_commit = False
+
+    def _read(self) -> _MemoryState:
+        if not self.available:
+            raise _unavailable("the in-memory store is switched off")
+        return self._pending if self._pending is not None else self._state
+
+    def _writable(self) -> _MemoryState:
+        state = self._read()
+        if self._pending is None:
+            raise RuntimeError("store writes happen inside 'with store.write():'")
+        return state
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[None]:
+        self._read()
+        if self._pending is not None:
+            raise RuntimeError("store write transactions do not nest")
+        self._pending = copy.deepcopy(self._state)
+        try:
+            yield
+        except BaseException:
+            self._pending = None
+            raise
+        pending, self._pending = self._pending, None
+        if self.fail_commit or not self.available:
+            self.fail_commit = False
+            raise _unavailable("the in-memory store failed to commit")
+        self._state = pending
+
+    @property
+    def revocations(self) -> RevocationRegistry:
+        return self._revocations
+
+    def lease(self, lease_id: bytes) -> LeaseRecord | None:
+        return self._read().leases.get(lease_id)
+
+    def leases(self) -> list[LeaseRecord]:
+        return sorted(self._read().leases.values(), key=lambda r: (r.audit_seq, r.lease_id))
+
+    def live_leases(self, clock_epoch: str, now_ns: int) -> list[LeaseRecord]:
+        state = self._read()
+        return [
+            lease
+            for lease in self.leases()
+            if lease.clock_epoch == clock_epoch
+            and lease.expires_at_ns > now_ns
+            and lease.lease_id not in state.revocations
+        ]
+
+    def insert_lease(self, record: LeaseRecord) -> None:
+        self._writable().leases.setdefault(record.lease_id, record)
+
+    def proof_used(self, lease_id: bytes, challenge: bytes) -> bool:
+        return (lease_id, challenge) in self._read().proofs
+
+    def record_proof(self, lease_id: bytes, challenge: bytes, audit_seq: int) -> None:
+        proofs = self._writable().proofs
+        if (lease_id, challenge) in proofs:
+            raise _unavailable("holder proof recorded twice")
+        proofs.add((lease_id, challenge))
+
+    def trust_recorded(self, digest: bytes) -> bool:
+        return digest in self._read().trust
+
+    def record_trust(self, digest: bytes, sequence: int, audit_seq: int) -> None:
+        self._writable().trust.setdefault(digest, sequence)
+
+    def audit_head(self) -> AuditHead | None:
+        text = self.meta("audit_head")
+        if text is None:
+            return None
+        seq, entry_hash, offset = text.split(" ")
+        return AuditHead(int(seq), bytes.fromhex(entry_hash), int(offset))
+
+    def set_audit_head(self, head: AuditHead) -> None:
+        self.set_meta("audit_head", f"{head.seq} {head.entry_hash.hex()} {head.offset}")
+
+    def meta(self, key: str) -> str | None:
+        return self._read().meta.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._writable().meta[key] = value
+
+    def close(self) -> None:
+        pass

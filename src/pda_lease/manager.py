@@ -1,0 +1,964 @@
+"""The durable lease manager: the gate an executor must pass before it runs anything.
+
+``LeaseManager`` composes the pure kernel with four adapters (clock, trust source, lease store
+with its revocation registry, audit log) and adds what a pure function cannot: memory across
+restarts, revocation, single-use holder proofs and an audit trail. It decides nothing itself;
+every decision and every verification is the kernel's, on one clock reading per operation.
+
+The rules it keeps (spec §12):
+
+* **Write-ahead audit, store as the commit point.** Every operation that changes state runs in
+  one exclusive store transaction; inside it the manager appends the audit entries (fsynced),
+  then commits the store rows together with the new audit head. A token leaves ``acquire`` and
+  ``authorize`` returns only after both are durable. If either write fails, the answer is a
+  typed ``UNAVAILABLE`` denial and nothing is half-recorded: an audit entry whose transaction
+  did not commit is *in doubt*, and the next open settles it (a grant or an authorization is
+  voided, because its caller never received it; a revocation is rolled forward, because
+  revoking more is the safe direction).
+* **Fail closed.** A clock, trust snapshot, store or audit log that cannot be read or written
+  denies; a lease the store does not hold is not authorized; a holder proof is accepted once.
+* **Shared state.** Several processes may open one state directory: SQLite serialises the
+  write transactions and every read sees the latest commit, and the audit log is appended
+  under an exclusive ``flock``, so revocations are seen at once and lines never interleave.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from pda_lease.adapters.audit import AuditEntry, AuditLog, JsonlAuditLog, VerifyReport
+from pda_lease.adapters.clock import BootClock, Clock
+from pda_lease.adapters.errors import StateError, StateFailure
+from pda_lease.adapters.jsonio import canonical_json
+from pda_lease.adapters.store import (
+    AuditHead,
+    LeaseRecord,
+    LeaseStore,
+    RevocationRecord,
+    RevocationRegistry,
+    SqliteLeaseStore,
+)
+from pda_lease.adapters.trust import FileTrustSource, TrustSource, snapshot_document
+from pda_lease.kernel.catalog import Code, Deny, deny
+from pda_lease.kernel.crypto import Signer, sha256
+from pda_lease.kernel.decide import Authority, Decision, Grant, standing
+from pda_lease.kernel.errors import InvalidLease, UsageError
+from pda_lease.kernel.inputs import (
+    LeasePolicy,
+    MonotonicTime,
+    TrustSnapshot,
+    parse_trust_snapshot,
+)
+from pda_lease.kernel.model import Failure
+from pda_lease.kernel.token import (
+    LEASE_ID_BYTES,
+    MAX_TOKEN_BYTES,
+    VerifiedLease,
+    decode_unverified,
+    time_standing,
+    verify_token,
+)
+
+DATABASE_FILE = "leases.db"
+AUDIT_FILE = "audit.jsonl"
+QUARANTINE_FILE = "audit.quarantine"
+TRUST_FILE = "trust.json"
+
+# An input is recorded verbatim in the audit log only if it is plain JSON within these bounds;
+# otherwise the entry says why it is not (spec §12.3). Every such input is one the kernel
+# denies (its own limits are far lower), so nothing granted depends on an unrecorded input
+# except an HRC token the policy did not ask for, which the kernel ignores.
+RECORD_MAX_BYTES = 1 << 20
+RECORD_MAX_DEPTH = 64
+RECORD_MAX_NODES = 200_000
+MAX_REASON_CHARS = 256
+_REASON = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
+_TRUST_DECAY_REASON = "trust for the capability fell below the policy threshold"
+
+
+class UnknownLease(UsageError):
+    """``revoke`` was given a lease id this manager never durably granted."""
+
+
+class TrustSnapshotRejected(UsageError):
+    """``apply_trust_snapshot`` was given an invalid snapshot, or one older than the current."""
+
+
+# ---------------------------------------------------------------------------------- results
+
+
+@attrs.frozen
+class Revocation:
+    """A durable revocation. ``already_revoked`` is true when ``revoke`` found it in place."""
+
+    lease_id: bytes
+    reason: str
+    cause: str
+    revoked_at: MonotonicTime
+    audit_seq: int
+    already_revoked: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "lease_id": self.lease_id.hex(),
+            "reason": self.reason,
+            "cause": self.cause,
+            "revoked_at": self.revoked_at.to_json(),
+            "audit_seq": self.audit_seq,
+            "already_revoked": self.already_revoked,
+        }
+
+
+def _revocation(record: RevocationRecord, already: bool) -> Revocation:
+    return Revocation(
+        record.lease_id,
+        record.reason,
+        record.cause,
+        MonotonicTime(record.revoked_epoch, record.revoked_ns),
+        record.audit_seq,
+        already,
+    )
+
+
+@attrs.frozen
+class TrustApplied:
+    """The outcome of ``apply_trust_snapshot``: the snapshot made current, the leases ended."""
+
+    sequence: int
+    digest: bytes
+    revoked: tuple[bytes, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "sequence": self.sequence,
+            "digest": self.digest.hex(),
+            "revoked": [lease_id.hex() for lease_id in self.revoked],
+        }
+
+
+@attrs.frozen
+class LeaseStatus:
+    """One lease as ``status`` sees it: ``live``, ``expired``, ``revoked`` or ``ended``."""
+
+    lease: LeaseRecord
+    state: str
+    code: str | None
+    reason: str | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "lease_id": self.lease.lease_id.hex(),
+            "task_id": self.lease.task_id,
+            "capability_id": self.lease.capability_id,
+            "clock_epoch": self.lease.clock_epoch,
+            "issued_at_ns": self.lease.issued_at_ns,
+            "expires_at_ns": self.lease.expires_at_ns,
+            "state": self.state,
+            "code": self.code,
+            "reason": self.reason,
+        }
+
+
+@attrs.frozen
+class ManagerStatus:
+    """Every stored lease judged at one clock reading, and the audit head."""
+
+    now: MonotonicTime
+    trust_sequence: int | None
+    leases: tuple[LeaseStatus, ...]
+    audit_head: AuditHead
+
+    def counts(self) -> dict[str, int]:
+        counts = {"live": 0, "expired": 0, "revoked": 0, "ended": 0}
+        for lease in self.leases:
+            counts[lease.state] += 1
+        return counts
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "now": self.now.to_json(),
+            "trust_sequence": self.trust_sequence,
+            "counts": self.counts(),
+            "audit": {
+                "entries": self.audit_head.seq + 1,
+                "head_hash": self.audit_head.entry_hash.hex(),
+            },
+            "leases": [lease.to_json() for lease in self.leases],
+        }
+
+
+# ---------------------------------------------------------------------------------- records
+
+
+def _unrecordable(value: object) -> str | None:
+    """Why ``value`` cannot be recorded as plain JSON, or None. Iterative: no recursion."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    nodes = 0
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if nodes > RECORD_MAX_NODES:
+            return "TOO_LARGE"
+        if depth > RECORD_MAX_DEPTH:
+            return "TOO_DEEP"
+        kind = type(item)
+        if item is None or kind is bool or kind is int:
+            continue
+        if kind is float:
+            return "FLOAT"
+        if kind is str:
+            try:
+                item.encode("utf-8")  # type: ignore[attr-defined]
+            except UnicodeEncodeError:
+                return "NOT_JSON"
+            continue
+        if kind is list:
+            stack.extend((child, depth + 1) for child in item)  # type: ignore[attr-defined]
+            continue
+        if kind is dict:
+            for key, child in item.items():  # type: ignore[attr-defined]
+                if type(key) is not str:
+                    return "NOT_JSON"
+                stack.append((key, depth + 1))
+                stack.append((child, depth + 1))
+            continue
+        return "NOT_JSON"
+    return None
+
+
+def recorded(value: object) -> dict[str, object]:
+    """``{"json": value}`` when the audit log can carry ``value`` exactly, else why not."""
+    why = _unrecordable(value)
+    if why is None:
+        try:
+            size = len(canonical_json(value))
+        except (ValueError, TypeError, RecursionError):
+            why = "NOT_JSON"
+        else:
+            why = "TOO_LARGE" if size > RECORD_MAX_BYTES else None
+    return {"unrecorded": why} if why else {"json": value}
+
+
+def _outcome(decision: Decision) -> dict[str, object]:
+    if isinstance(decision, Grant):
+        return decision.to_json()
+    return _deny_json(decision)
+
+
+def _deny_json(refusal: Deny) -> dict[str, object]:
+    return {
+        "decision": "DENY",
+        "code": str(refusal.code),
+        "reason": refusal.reason,
+        "field": refusal.field,
+    }
+
+
+def _time_json(now: MonotonicTime | None) -> object:
+    return None if now is None else now.to_json()
+
+
+def _lease_id_of(token: bytes) -> bytes | None:
+    try:
+        return decode_unverified(token).claims.lease_id
+    except InvalidLease:
+        return None
+
+
+class _RegistryView(Collection[bytes]):
+    """The durable revocation registry seen as the kernel's ``revoked`` collection."""
+
+    def __init__(self, registry: RevocationRegistry) -> None:
+        self._registry = registry
+
+    def __contains__(self, lease_id: object) -> bool:
+        return type(lease_id) is bytes and self._registry.lookup(lease_id) is not None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter([record.lease_id for record in self._registry.all()])
+
+    def __len__(self) -> int:
+        return len(self._registry.all())
+
+
+def _normalise_lease_id(lease_id: object) -> bytes:
+    if type(lease_id) is str:
+        try:
+            lease_id = bytes.fromhex(lease_id)
+        except ValueError:
+            raise UsageError("a lease id is 16 bytes, or 32 hex digits") from None
+    if type(lease_id) is not bytes or len(lease_id) != LEASE_ID_BYTES:
+        raise UsageError("a lease id is 16 bytes, or 32 hex digits")
+    return lease_id
+
+
+# ---------------------------------------------------------------------------------- manager
+
+
+class LeaseManager:
+    """Grants, tracks and revokes leases across restarts; the executor's gate (spec §12).
+
+    Open one with :meth:`open` (durable adapters in a state directory) or build one from
+    adapters directly (for example the in-memory fakes). It is a context manager; ``close``
+    releases the files. Methods are safe to call from several threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        signer: Signer,
+        policy: LeasePolicy,
+        clock: Clock,
+        trust_source: TrustSource,
+        store: LeaseStore,
+        audit: AuditLog,
+    ) -> None:
+        self._authority = Authority(signer, policy)
+        self._clock = clock
+        self._trust = trust_source
+        self._store = store
+        self._audit = audit
+        self._lock = threading.RLock()
+        self._closed = False
+        self._recorded_trust: set[bytes] = set()
+        self._start()
+
+    @classmethod
+    def open(
+        cls,
+        state_dir: str | os.PathLike[str],
+        *,
+        signer: Signer,
+        policy: LeasePolicy,
+        clock: Clock | None = None,
+        trust_source: TrustSource | None = None,
+        check_integrity: bool = True,
+    ) -> LeaseManager:
+        """Open (creating if needed) a state directory and recover what it holds.
+
+        The directory holds ``leases.db`` (the store), ``audit.jsonl`` (the audit log),
+        ``audit.quarantine`` (torn tails, if any) and, for the default trust source,
+        ``trust.json``. Raises ``StateError`` if the state cannot be read or is inconsistent
+        (for example acknowledged audit entries are missing); nothing is guessed.
+        """
+        directory = Path(state_dir)
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(
+                StateFailure.STORE_UNAVAILABLE, f"cannot create {directory}: {exc.strerror}"
+            ) from None
+        store = SqliteLeaseStore(directory / DATABASE_FILE, check_integrity=check_integrity)
+        try:
+            audit = JsonlAuditLog(directory / AUDIT_FILE, directory / QUARANTINE_FILE)
+        except StateError:
+            store.close()
+            raise
+        try:
+            return cls(
+                signer=signer,
+                policy=policy,
+                clock=clock if clock is not None else BootClock(),
+                trust_source=(
+                    trust_source
+                    if trust_source is not None
+                    else FileTrustSource(directory / TRUST_FILE)
+                ),
+                store=store,
+                audit=audit,
+            )
+        except BaseException:
+            audit.close()
+            store.close()
+            raise
+
+    # ----------------------------------------------------------------------------- plumbing
+
+    def __enter__(self) -> LeaseManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def authority(self) -> Authority:
+        return self._authority
+
+    @property
+    def store(self) -> LeaseStore:
+        return self._store
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._audit
+
+    @contextlib.contextmanager
+    def _operation(self) -> Iterator[None]:
+        with self._lock:
+            if self._closed:
+                raise UsageError("the lease manager is closed")
+            yield
+
+    def _best_effort(self, bodies: list[dict[str, object]]) -> None:
+        """Record a refusal or a void outside any transaction; its loss is settled at open."""
+        with contextlib.suppress(StateError):
+            self._audit.append(bodies)
+
+    def _trust_bodies(self, snapshot: TrustSnapshot, now: MonotonicTime) -> list[dict[str, Any]]:
+        if snapshot.digest in self._recorded_trust or self._store.trust_recorded(snapshot.digest):
+            self._recorded_trust.add(snapshot.digest)
+            return []
+        return [self._trust_body(snapshot, now, applied=False)]
+
+    @staticmethod
+    def _trust_body(snapshot: TrustSnapshot, now: MonotonicTime, applied: bool) -> dict[str, Any]:
+        return {
+            "event": "trust_snapshot",
+            "at": now.to_json(),
+            "applied": applied,
+            "sequence": snapshot.sequence,
+            "digest": snapshot.digest.hex(),
+            "snapshot": snapshot_document(snapshot),
+        }
+
+    def _commit_trust(self, entries: list[AuditEntry]) -> None:
+        for entry in entries:
+            if entry.event == "trust_snapshot":
+                digest = bytes.fromhex(str(entry.record["digest"]))
+                self._store.record_trust(digest, int(str(entry.record["sequence"])), entry.seq)
+
+    def _authority_body(self) -> dict[str, Any]:
+        policy = self._authority.policy
+        return {
+            "event": "authority",
+            "issuer_public_key": self._authority.public_key.hex(),
+            "issuer_kid": self._authority.kid.hex(),
+            "policy_digest": policy.digest.hex(),
+            "policy": dict(policy.document),
+        }
+
+    def _authority_marker(self) -> str:
+        return f"{self._authority.kid.hex()}:{self._authority.policy.digest.hex()}"
+
+    # ----------------------------------------------------------------------------- startup
+
+    def _start(self) -> None:
+        """Recover under the store's write lock: settle in-doubt entries, record the authority.
+
+        Holding the store's write lock means no other process is between its audit append and
+        its commit, so every entry after the committed head is truly in doubt.
+        """
+        with self._store.write():
+            committed = self._store.audit_head()
+            entries = self._audit.recover(committed)
+            if committed is None:
+                effects = [
+                    e for e in entries if e.event not in {"log_created", "torn_tail_quarantined"}
+                ]
+                if effects:
+                    raise StateError(
+                        StateFailure.STORE_UNAVAILABLE,
+                        f"the lease store is empty but the audit log records {len(effects)} "
+                        "events after its creation: the store was lost or replaced",
+                    )
+            bodies = self._settle(entries)
+            if self._store.meta("authority") != self._authority_marker():
+                bodies.append(self._authority_body())
+            appended = self._audit.append(bodies)
+            for entry in appended:
+                if entry.event == "revocation_recovered":
+                    self._roll_forward(entry)
+            if appended:
+                self._store.set_meta("authority", self._authority_marker())
+            self._store.set_audit_head(self._audit.head())
+
+    def _settle(self, entries: list[AuditEntry]) -> list[dict[str, object]]:
+        """Spec §12.4: what to do with each in-doubt entry."""
+        voided = {
+            str(entry.record["lease_id"])
+            for entry in entries
+            if entry.event in {"grant_void", "authorization_void"}
+        }
+        bodies: list[dict[str, object]] = []
+        for entry in entries:
+            record = entry.record
+            if entry.event == "decision":
+                outcome = record.get("outcome")
+                if not isinstance(outcome, dict) or outcome.get("decision") != "GRANT":
+                    continue
+                lease_id = str(outcome["lease_id"])
+                if lease_id in voided or self._store.lease(bytes.fromhex(lease_id)):
+                    continue
+                bodies.append(
+                    {
+                        "event": "grant_void",
+                        "lease_id": lease_id,
+                        "entry_seq": entry.seq,
+                        "why": "NOT_COMMITTED",
+                    }
+                )
+            elif entry.event == "authorization":
+                outcome = record.get("outcome")
+                if not isinstance(outcome, dict) or outcome.get("result") != "ALLOW":
+                    continue
+                bodies.append(
+                    {
+                        "event": "authorization_void",
+                        "lease_id": str(record["lease_id"]),
+                        "entry_seq": entry.seq,
+                        "why": "NOT_COMMITTED",
+                    }
+                )
+            elif entry.event == "revocation":
+                revoked_id = bytes.fromhex(str(record["lease_id"]))
+                if self._store.revocations.lookup(revoked_id) is None:
+                    bodies.append(
+                        {
+                            "event": "revocation_recovered",
+                            "lease_id": revoked_id.hex(),
+                            "entry_seq": entry.seq,
+                            "reason": record["reason"],
+                            "cause": record["cause"],
+                            "at": record["at"],
+                        }
+                    )
+            elif entry.event == "trust_snapshot":
+                self._commit_trust([entry])
+            elif entry.event == "authority" and entry.record.get("issuer_kid"):
+                marker = f"{entry.record['issuer_kid']}:{entry.record['policy_digest']}"
+                self._store.set_meta("authority", marker)
+        return bodies
+
+    def _roll_forward(self, entry: AuditEntry) -> None:
+        at = entry.record["at"]
+        assert isinstance(at, dict)
+        self._store.revocations.add(
+            RevocationRecord(
+                bytes.fromhex(str(entry.record["lease_id"])),
+                str(entry.record["reason"]),
+                str(entry.record["cause"]),
+                str(at["epoch"]),
+                int(at["ns"]),
+                entry.seq,
+            )
+        )
+
+    # ----------------------------------------------------------------------------- acquire
+
+    def acquire(self, manifest: object, hrc_token: object | None = None) -> Decision:
+        """Decide a lease for ``manifest`` and, if granted, record it durably (spec §12.5).
+
+        Returns the kernel's ``Grant`` only after the grant is in the audit log and committed
+        to the store; otherwise a ``Deny``: the kernel's, or ``UNAVAILABLE`` when the clock,
+        trust snapshot, store or audit log failed.
+        """
+        with self._operation():
+            now: MonotonicTime | None = None
+            try:
+                now = self._clock.now()
+                snapshot = self._trust.current()
+            except StateError as exc:
+                return self._refuse_decision(exc, now, manifest, hrc_token)
+            decision = self._authority.decide(manifest, snapshot, now, hrc_token)
+            body = self._decision_body(now, snapshot.digest, manifest, hrc_token, decision)
+            entries: list[AuditEntry] = []
+            try:
+                with self._store.write():
+                    entries = self._audit.append([*self._trust_bodies(snapshot, now), body])
+                    self._commit_trust(entries)
+                    if isinstance(decision, Grant):
+                        self._store.insert_lease(self._lease_record(decision, entries[-1].seq))
+                    self._store.set_audit_head(entries[-1].head)
+            except StateError as exc:
+                if entries and isinstance(decision, Grant):
+                    self._best_effort(
+                        [
+                            {
+                                "event": "grant_void",
+                                "lease_id": decision.lease_id.hex(),
+                                "entry_seq": entries[-1].seq,
+                                "why": str(exc.reason),
+                            }
+                        ]
+                    )
+                return exc.deny()
+            self._recorded_trust.add(snapshot.digest)
+            return decision
+
+    def _decision_body(
+        self,
+        now: MonotonicTime | None,
+        trust_digest: bytes | None,
+        manifest: object,
+        hrc_token: object | None,
+        decision: Decision,
+    ) -> dict[str, object]:
+        return {
+            "event": "decision",
+            "at": _time_json(now),
+            "issuer_kid": self._authority.kid.hex(),
+            "policy_digest": self._authority.policy.digest.hex(),
+            "trust_digest": None if trust_digest is None else trust_digest.hex(),
+            "manifest": recorded(manifest),
+            "hrc_token": None if hrc_token is None else recorded(hrc_token),
+            "outcome": _outcome(decision),
+        }
+
+    def _refuse_decision(
+        self, exc: StateError, now: MonotonicTime | None, manifest: object, hrc: object | None
+    ) -> Deny:
+        refusal = exc.deny()
+        self._best_effort([self._decision_body(now, None, manifest, hrc, refusal)])
+        return refusal
+
+    @staticmethod
+    def _lease_record(grant: Grant, audit_seq: int) -> LeaseRecord:
+        claims = grant.claims
+        return LeaseRecord(
+            lease_id=grant.lease_id,
+            task_id=claims.task_id,
+            capability_id=claims.capability_id,
+            manifest_digest=claims.manifest_digest,
+            clock_epoch=claims.clock_epoch,
+            issued_at_ns=claims.issued_at_ns,
+            expires_at_ns=claims.expires_at_ns,
+            token=grant.token,
+            audit_seq=audit_seq,
+        )
+
+    # ----------------------------------------------------------------------------- authorize
+
+    def authorize(
+        self,
+        token: bytes,
+        holder_proof: object,
+        *,
+        task_id: str,
+        manifest_digest: bytes,
+    ) -> VerifiedLease:
+        """The executor's gate: may the holder of ``token`` run this manifest now?
+
+        Returns the verified lease, or raises ``InvalidLease`` whose ``deny`` says why: the
+        kernel's verification (spec §7.3: signature, binding to ``task_id`` and
+        ``manifest_digest``, epoch and expiry, revocation, holder proof), then the lease must
+        be a recorded grant, still stand under the current policy and trust snapshot (§8),
+        and its holder proof must not have been used before. Every check is audited; an
+        authorization is returned only once its audit entry and the used proof are durable.
+        """
+        if type(token) is not bytes:
+            raise UsageError("a token is bytes")
+        if type(task_id) is not str:
+            raise UsageError("task_id is a str")
+        if type(manifest_digest) is not bytes or len(manifest_digest) != 32:
+            raise UsageError("manifest_digest is 32 bytes")
+        with self._operation():
+            now: MonotonicTime | None = None
+            try:
+                now = self._clock.now()
+                snapshot = self._trust.current()
+            except StateError as exc:
+                refusal = exc.deny()
+                self._best_effort(
+                    [
+                        self._authorization_body(
+                            now, None, token, holder_proof, task_id, manifest_digest, refusal
+                        )
+                    ]
+                )
+                raise InvalidLease(refusal) from None
+            entries: list[AuditEntry] = []
+            verdict: VerifiedLease | Deny
+            try:
+                with self._store.write():
+                    verdict = self._judge(
+                        token, holder_proof, task_id, manifest_digest, now, snapshot
+                    )
+                    body = self._authorization_body(
+                        now,
+                        snapshot.digest,
+                        token,
+                        holder_proof,
+                        task_id,
+                        manifest_digest,
+                        verdict,
+                    )
+                    entries = self._audit.append([*self._trust_bodies(snapshot, now), body])
+                    self._commit_trust(entries)
+                    if isinstance(verdict, VerifiedLease):
+                        assert isinstance(holder_proof, dict)
+                        challenge = bytes.fromhex(holder_proof["challenge"])
+                        self._store.record_proof(verdict.lease_id, challenge, entries[-1].seq)
+                    self._store.set_audit_head(entries[-1].head)
+            except StateError as exc:
+                lease_id = _lease_id_of(token)
+                if (
+                    entries
+                    and lease_id is not None
+                    and entries[-1].record["outcome"] == {"result": "ALLOW"}
+                ):
+                    self._best_effort(
+                        [
+                            {
+                                "event": "authorization_void",
+                                "lease_id": lease_id.hex(),
+                                "entry_seq": entries[-1].seq,
+                                "why": str(exc.reason),
+                            }
+                        ]
+                    )
+                raise InvalidLease(exc.deny()) from None
+            self._recorded_trust.add(snapshot.digest)
+            if isinstance(verdict, Deny):
+                raise InvalidLease(verdict)
+            return verdict
+
+    def _judge(
+        self,
+        token: bytes,
+        holder_proof: object,
+        task_id: str,
+        manifest_digest: bytes,
+        now: MonotonicTime,
+        snapshot: TrustSnapshot,
+    ) -> VerifiedLease | Deny:
+        """Spec §12.5 order: kernel verification, recorded grant, standing, proof replay."""
+        try:
+            verified = verify_token(
+                token,
+                issuer_public_key=self._authority.public_key,
+                task_id=task_id,
+                manifest_digest=manifest_digest,
+                now=now,
+                holder_proof=holder_proof,
+                revoked=_RegistryView(self._store.revocations),
+            )
+        except InvalidLease as refused:
+            return refused.deny
+        lease = self._store.lease(verified.lease_id)
+        if lease is None or lease.token != token:
+            return deny(Code.INVALID_TOKEN, "UNKNOWN_LEASE")
+        judged = standing(verified.claims, now, snapshot, self._authority.policy)
+        if isinstance(judged, Deny):
+            return judged
+        assert isinstance(holder_proof, dict)
+        if self._store.proof_used(verified.lease_id, bytes.fromhex(holder_proof["challenge"])):
+            return deny(Code.INVALID_TOKEN, "HOLDER_PROOF_REPLAYED")
+        return verified
+
+    def _authorization_body(
+        self,
+        now: MonotonicTime | None,
+        trust_digest: bytes | None,
+        token: bytes,
+        holder_proof: object,
+        task_id: str,
+        manifest_digest: bytes,
+        verdict: VerifiedLease | Deny,
+    ) -> dict[str, object]:
+        lease_id = _lease_id_of(token)
+        outcome = (
+            {"result": "ALLOW"}
+            if isinstance(verdict, VerifiedLease)
+            else {
+                "result": "DENY",
+                **{k: v for k, v in _deny_json(verdict).items() if k != "decision"},
+            }
+        )
+        return {
+            "event": "authorization",
+            "at": _time_json(now),
+            "trust_digest": None if trust_digest is None else trust_digest.hex(),
+            "lease_id": None if lease_id is None else lease_id.hex(),
+            "task_id": recorded(task_id),
+            "manifest_digest": manifest_digest.hex(),
+            "token": (
+                {"hex": token.hex()}
+                if len(token) <= MAX_TOKEN_BYTES
+                else {"unrecorded": "TOO_LARGE", "sha256": sha256(token).hex()}
+            ),
+            "holder_proof": recorded(holder_proof),
+            "outcome": outcome,
+        }
+
+    # ----------------------------------------------------------------------------- revoke
+
+    def revoke(self, lease_id: bytes | str, reason: str) -> Revocation:
+        """Revoke a granted lease, durably, before returning (spec §12.6).
+
+        Once this returns, every ``authorize`` of the lease, in every process sharing the
+        state directory, denies it with ``LEASE_REVOKED/REVOKED``. Revoking a revoked lease
+        returns the existing revocation. Raises ``UnknownLease`` for an id never granted here,
+        ``StateError`` if the revocation could not be made durable (it did not happen).
+        """
+        identifier = _normalise_lease_id(lease_id)
+        if type(reason) is not str or not _REASON.fullmatch(reason):
+            raise UsageError(
+                f"a revocation reason is 1 to {MAX_REASON_CHARS} characters, no control characters"
+            )
+        with self._operation():
+            now = self._clock.now()
+            with self._store.write():
+                if self._store.lease(identifier) is None:
+                    raise UnknownLease(f"no lease {identifier.hex()} was granted here")
+                existing = self._store.revocations.lookup(identifier)
+                if existing is not None:
+                    return _revocation(existing, True)
+                record = self._revoke_locked(identifier, reason, "explicit", now, [])
+            return _revocation(record, False)
+
+    def _revoke_locked(
+        self,
+        lease_id: bytes,
+        reason: str,
+        cause: str,
+        now: MonotonicTime,
+        before: list[dict[str, Any]],
+    ) -> RevocationRecord:
+        body = {
+            "event": "revocation",
+            "at": now.to_json(),
+            "lease_id": lease_id.hex(),
+            "reason": reason,
+            "cause": cause,
+        }
+        entries = self._audit.append([*before, body])
+        record = RevocationRecord(lease_id, reason, cause, now.epoch, now.ns, entries[-1].seq)
+        self._store.revocations.add(record)
+        self._commit_trust(entries)
+        self._store.set_audit_head(entries[-1].head)
+        return record
+
+    # ----------------------------------------------------------------------------- trust
+
+    def apply_trust_snapshot(self, snapshot: object) -> TrustApplied:
+        """Make ``snapshot`` current and revoke every live lease whose trust decayed (§12.7).
+
+        The snapshot is validated (``TrustSnapshotRejected`` if it is invalid, or older than
+        the current one: a lower sequence, or the same sequence with other scores). It is
+        published through the trust source first, so from then on nothing is granted or
+        authorized on the old scores; then every live lease is re-judged and those below
+        their threshold are revoked with cause ``trust_decay``, in one audited transaction.
+        """
+        parsed = parse_trust_snapshot(snapshot)
+        if isinstance(parsed, Failure):
+            raise TrustSnapshotRejected(
+                f"trust snapshot is not valid at {parsed.path}: {parsed.reason}"
+            )
+        with self._operation():
+            try:
+                current: TrustSnapshot | None = self._trust.current()
+            except StateError:
+                current = None  # an unreadable snapshot is what a new one repairs
+            if current is not None and (
+                parsed.sequence < current.sequence
+                or (parsed.sequence == current.sequence and parsed.digest != current.digest)
+            ):
+                raise TrustSnapshotRejected(
+                    f"trust snapshot sequence {parsed.sequence} does not follow the current "
+                    f"sequence {current.sequence}"
+                )
+            now = self._clock.now()
+            self._trust.publish(parsed)
+            revoked: list[bytes] = []
+            with self._store.write():
+                bodies: list[dict[str, Any]] = [self._trust_body(parsed, now, applied=True)]
+                records: list[RevocationRecord] = []
+                for lease in self._store.live_leases(now.epoch, now.ns):
+                    claims = decode_unverified(lease.token).claims
+                    judged = standing(claims, now, parsed, self._authority.policy)
+                    if isinstance(judged, Deny) and judged.reason == "TRUST_DECAYED":
+                        bodies.append(
+                            {
+                                "event": "revocation",
+                                "at": now.to_json(),
+                                "lease_id": lease.lease_id.hex(),
+                                "reason": _TRUST_DECAY_REASON,
+                                "cause": "trust_decay",
+                                "trust_digest": parsed.digest.hex(),
+                            }
+                        )
+                entries = self._audit.append(bodies)
+                self._commit_trust(entries)
+                for entry in entries[1:]:
+                    lease_id = bytes.fromhex(str(entry.record["lease_id"]))
+                    records.append(
+                        RevocationRecord(
+                            lease_id,
+                            _TRUST_DECAY_REASON,
+                            "trust_decay",
+                            now.epoch,
+                            now.ns,
+                            entry.seq,
+                        )
+                    )
+                    self._store.revocations.add(records[-1])
+                    revoked.append(lease_id)
+                self._store.set_audit_head(entries[-1].head)
+            self._recorded_trust.add(parsed.digest)
+            return TrustApplied(parsed.sequence, parsed.digest, tuple(revoked))
+
+    # ----------------------------------------------------------------------------- status
+
+    def status(self) -> ManagerStatus:
+        """Every stored lease judged now: live, expired, revoked (with why) or ended."""
+        with self._operation():
+            now = self._clock.now()
+            try:
+                snapshot: TrustSnapshot | None = self._trust.current()
+            except StateError:
+                snapshot = None
+            revocations = {record.lease_id: record for record in self._store.revocations.all()}
+            judged: list[LeaseStatus] = []
+            for lease in self._store.leases():
+                judged.append(self._lease_status(lease, now, snapshot, revocations))
+            return ManagerStatus(
+                now,
+                None if snapshot is None else snapshot.sequence,
+                tuple(judged),
+                self._store.audit_head() or self._audit.head(),
+            )
+
+    def _lease_status(
+        self,
+        lease: LeaseRecord,
+        now: MonotonicTime,
+        snapshot: TrustSnapshot | None,
+        revocations: Mapping[bytes, RevocationRecord],
+    ) -> LeaseStatus:
+        revocation = revocations.get(lease.lease_id)
+        if revocation is not None:
+            return LeaseStatus(lease, "revoked", str(Code.LEASE_REVOKED), revocation.cause)
+        claims = decode_unverified(lease.token).claims
+        late = time_standing(claims, now)
+        if late is not None:
+            return LeaseStatus(lease, "expired", str(late.code), late.reason)
+        if snapshot is None:
+            return LeaseStatus(lease, "ended", str(Code.UNAVAILABLE), "TRUST_UNAVAILABLE")
+        judged = standing(claims, now, snapshot, self._authority.policy)
+        if isinstance(judged, Deny):
+            return LeaseStatus(lease, "ended", str(judged.code), judged.reason)
+        return LeaseStatus(lease, "live", None, None)
+
+    def verify_audit(self) -> VerifyReport:
+        """Check the whole audit chain (``pda-lease audit verify``)."""
+        with self._operation():
+            return self._audit.verify()
+
+    # ----------------------------------------------------------------------------- close
+
+    def close(self) -> None:
+        """Release the store and the audit log. Idempotent; later calls raise ``UsageError``."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._audit.close()
+            self._store.close()
