@@ -70,3 +70,115 @@ pda-lease keygen --out "$work/issuer"
 
 say "8. Conformance: every vector of the spec"
 pda-lease conformance "$V"
+
+# ------------------------------------------------------------------------------------------
+# The durable lease manager: a state directory shared by every process that opens it.
+# ------------------------------------------------------------------------------------------
+S="$work/state"
+export PDA_LEASE_STATE="$S"
+json() { python -c 'import json,sys; d=json.load(sys.stdin); print(d[sys.argv[1]])' "$1"; }
+
+say "9. The durable manager: initialise a state directory (issuer key, policy, first trust snapshot)"
+pda-lease keygen --out "$work/holder" >/dev/null
+pda-lease clock | tee "$work/clock.json"
+python - "$work" <<'PY'
+import json, sys
+from pda_lease.conformance import base_manifest, base_policy, base_snapshot
+from pda_lease import cose_key_thumbprint
+work = sys.argv[1]
+issuer_public = bytes.fromhex(open(f"{work}/issuer.pub").read().strip())
+policy = dict(base_policy(), issuer="pda-lease:demo", issuer_kid=cose_key_thumbprint(issuer_public).hex())
+json.dump(policy, open(f"{work}/policy.json", "w"), indent=2)
+clock = json.load(open(f"{work}/clock.json"))
+manifest = base_manifest()
+manifest["holder"]["public_key"] = open(f"{work}/holder.pub").read().strip()
+manifest["window"] = {"epoch": clock["epoch"], "not_before_ns": clock["ns"],
+                      "not_after_ns": clock["ns"] + 3600 * 10**9}   # this boot, the next hour
+json.dump(manifest, open(f"{work}/manifest.json", "w"), indent=2)
+json.dump(base_snapshot(8000), open(f"{work}/trust-7.json", "w"))
+json.dump(dict(base_snapshot(1000), sequence=8), open(f"{work}/trust-8.json", "w"))
+json.dump(dict(base_snapshot(9000), sequence=9), open(f"{work}/trust-9.json", "w"))
+PY
+pda-lease init --issuer-key "$work/issuer.seed" --policy "$work/policy.json" --trust "$work/trust-7.json"
+
+authorize_request() {  # $1 = grant JSON file -> a request with a fresh challenge signed by the holder
+  local lease token challenge
+  lease=$(json lease_id < "$1"); token=$(json token < "$1")
+  challenge=$(python -c 'import os; print(os.urandom(32).hex())')
+  pda-lease holder-prove --key "$work/holder.seed" --lease-id "$lease" --challenge "$challenge" > "$work/proof.json"
+  python - "$token" "$work" <<'PY'
+import json, sys
+token, work = sys.argv[1], sys.argv[2]
+print(json.dumps({"token": token, "holder_proof": json.load(open(f"{work}/proof.json")),
+                  "manifest": json.load(open(f"{work}/manifest.json"))}))
+PY
+}
+
+say "10. acquire: the grant is in the audit log and committed to the store before the token is printed"
+pda-lease acquire "$work/manifest.json" | tee "$work/grant-1.json" | head -8
+
+say "11. authorize: the executor's gate (signature, binding, time, revocation, trust, holder proof)"
+authorize_request "$work/grant-1.json" > "$work/request-1.json"
+pda-lease authorize "$work/request-1.json"
+printf -- '-- the same holder proof again is refused (a proof is accepted once)\n'
+pda-lease authorize "$work/request-1.json" || true
+
+say "12. revoke: durable before it returns; every process sharing the state then denies the lease"
+pda-lease revoke "$(json lease_id < "$work/grant-1.json")" --reason "operator: task cancelled"
+authorize_request "$work/grant-1.json" > "$work/request-1b.json"
+pda-lease authorize "$work/request-1b.json" || true
+
+say "13. trust decay: a new snapshot drops files.read to 1000 (< 3000); live leases are revoked"
+python - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]  # a second task of the same manifest shape, so it gets its own lease
+manifest = json.load(open(f"{work}/manifest.json")); manifest["task_id"] = "task-2026-0002"
+json.dump(manifest, open(f"{work}/manifest.json", "w"))
+PY
+pda-lease acquire "$work/manifest.json" > "$work/grant-2.json"
+pda-lease status
+pda-lease trust apply "$work/trust-8.json"
+authorize_request "$work/grant-2.json" > "$work/request-2.json"
+pda-lease authorize "$work/request-2.json" || true
+printf -- '-- and nothing new is granted on the decayed trust\n'
+pda-lease acquire "$work/manifest.json" || true
+
+say "14. restart: a new process reopens the state directory; nothing acknowledged is lost"
+pda-lease status
+pda-lease audit verify
+
+say "15. tamper: edit one byte of an old audit line; audit verify names the line"
+cp "$S/audit.jsonl" "$work/audit.backup"
+python - "$S/audit.jsonl" <<'PY'
+import sys
+path = sys.argv[1]
+lines = open(path, "rb").read().split(b"\n")
+lines[3] = lines[3].replace(b'"files.read"', b'"files.reaD"', 1)
+open(path, "wb").write(b"\n".join(lines))
+PY
+pda-lease audit verify || echo "(exit status $?)"
+cp "$work/audit.backup" "$S/audit.jsonl"
+
+say "16. reboot: trust restored, a new lease; after a reboot (a new clock epoch) it is expired"
+pda-lease trust apply "$work/trust-9.json" > /dev/null
+python - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+manifest = json.load(open(f"{work}/manifest.json")); manifest["task_id"] = "task-2026-0003"
+json.dump(manifest, open(f"{work}/manifest.json", "w"))
+PY
+pda-lease acquire "$work/manifest.json" | head -3
+python - "$S" <<'PY'
+import json, sys
+from pda_lease import Ed25519Signer, LeasePolicy
+from pda_lease.adapters import BootClock, FakeClock
+from pda_lease.manager import LeaseManager
+state = sys.argv[1]
+signer = Ed25519Signer(bytes.fromhex(open(f"{state}/issuer.seed").read().strip()))
+policy = LeasePolicy.from_json(json.load(open(f"{state}/policy.json")))
+# The API takes any Clock; a FakeClock in a new epoch stands in for the next boot here.
+for name, clock in (("this boot", BootClock()), ("after a reboot", FakeClock("next-boot-id", 5))):
+    with LeaseManager.open(state, signer=signer, policy=policy, clock=clock) as manager:
+        print(f"{name:>15}: {json.dumps(manager.status().counts())}")
+PY
+pda-lease audit verify

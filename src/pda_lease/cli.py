@@ -1,4 +1,10 @@
-"""``pda-lease``: the command-line face of the kernel. JSON in, JSON out.
+"""``pda-lease``: the command-line face of the kernel and the manager. JSON in, JSON out.
+
+Stateless commands (``decide``, ``verify``, ``standing``, ``conformance``, ...) run the pure
+kernel on a vector-shaped input. State commands (``init``, ``acquire``, ``authorize``,
+``revoke``, ``trust apply``, ``audit verify``, ``status``) work on a lease manager's state
+directory, given with ``--state DIR`` or ``$PDA_LEASE_STATE``; ``init`` puts the issuer's seed
+(``issuer.seed``, mode 0600) and the lease policy (``policy.json``) there.
 
 Exit status: 0 for GRANT / VALID / ACTIVE / success, 1 for DENY / INVALID / ENDED / a failed
 conformance run, 2 for unusable input (unreadable file, JSON that is not strict, an input of the
@@ -18,11 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from pda_lease import conformance
+from pda_lease.adapters import jsonio
+from pda_lease.adapters.audit import verify_audit_file
+from pda_lease.adapters.clock import BootClock
+from pda_lease.adapters.store import read_committed_head
+from pda_lease.kernel.catalog import Deny
 from pda_lease.kernel.crypto import Ed25519Signer, cose_key_thumbprint
 from pda_lease.kernel.decide import sign_hrc
 from pda_lease.kernel.errors import InvalidLease, PdaLeaseError
-from pda_lease.kernel.inputs import MonotonicTime, json_digest
+from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime, json_digest
 from pda_lease.kernel.token import ALG_ED25519, decode_unverified, sign_holder_proof
+from pda_lease.manager import AUDIT_FILE, DATABASE_FILE, QUARANTINE_FILE, LeaseManager
 
 MAX_INPUT_BYTES = 16 << 20
 
@@ -31,28 +43,11 @@ class CliError(Exception):
     """Unusable input: reported on stderr, exit status 2."""
 
 
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise CliError(f"duplicate JSON object name {key!r}")
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise CliError(f"JSON constant {name} is not allowed")
-
-
 def parse_json(text: str) -> Any:
     try:
-        return json.loads(
-            text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
-        )
-    except RecursionError:
-        raise CliError("JSON nesting is too deep to read") from None
-    except json.JSONDecodeError as exc:
-        raise CliError(f"not valid JSON: {exc}") from None
+        return jsonio.parse_json(text)
+    except jsonio.JsonInputError as exc:
+        raise CliError(str(exc)) from None
 
 
 def read_text(source: str) -> str:
@@ -275,12 +270,213 @@ def cmd_vectors(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- state
+
+SEED_FILE = "issuer.seed"
+POLICY_FILE = "policy.json"
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    state = args.state or os.environ.get("PDA_LEASE_STATE")
+    if not state:
+        raise CliError(f"{args.command} needs a state directory: --state DIR or $PDA_LEASE_STATE")
+    return Path(state)
+
+
+def _open_manager(args: argparse.Namespace) -> LeaseManager:
+    directory = _state_dir(args)
+    if not (directory / POLICY_FILE).exists():
+        raise CliError(f"{directory} is not initialised: run `pda-lease --state DIR init`")
+    signer = Ed25519Signer(_read_seed(str(directory / SEED_FILE)))
+    policy = LeasePolicy.from_json(read_json(str(directory / POLICY_FILE)))
+    return LeaseManager.open(directory, signer=signer, policy=policy)
+
+
+def _deny_view(refusal: Deny) -> dict[str, object]:
+    return {
+        "decision": "DENY",
+        "code": str(refusal.code),
+        "reason": refusal.reason,
+        "field": refusal.field,
+        "message": refusal.message,
+        "recommendation": refusal.recommendation,
+    }
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    directory = _state_dir(args)
+    seed = _read_seed(args.issuer_key)
+    policy_document = read_json(args.policy)
+    policy = LeasePolicy.from_json(policy_document)
+    signer = Ed25519Signer(seed)
+    if policy.issuer_kid != cose_key_thumbprint(signer.public_key):
+        raise CliError(
+            "the policy's issuer_kid is not the thumbprint of the issuer key "
+            f"({cose_key_thumbprint(signer.public_key).hex()})"
+        )
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot create {directory}: {exc.strerror}") from None
+    if (directory / POLICY_FILE).exists() or (directory / SEED_FILE).exists():
+        raise CliError(f"{directory} is already initialised")
+    _write_new(directory / SEED_FILE, seed.hex() + "\n", 0o600)
+    _write_new(directory / POLICY_FILE, json.dumps(policy_document, indent=2) + "\n", 0o644)
+    with LeaseManager.open(directory, signer=signer, policy=policy) as manager:
+        if args.trust:
+            manager.apply_trust_snapshot(read_json(args.trust))
+        head = manager.audit.head()
+    _print(
+        {
+            "state": str(directory),
+            "issuer_kid": policy.issuer_kid.hex(),
+            "policy_digest": policy.digest.hex(),
+            "audit_entries": head.seq + 1,
+        }
+    )
+    return 0
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    _print(BootClock().now().to_json())
+    return 0
+
+
+def cmd_acquire(args: argparse.Namespace) -> int:
+    manifest = read_json(args.file)
+    hrc = read_json(args.hrc) if args.hrc else None
+    with _open_manager(args) as manager:
+        decision = manager.acquire(manifest, hrc)
+    if isinstance(decision, Deny):
+        _print(_deny_view(decision))
+        return 1
+    _print({**decision.to_json(), "claims": decision.claims.to_json()})
+    return 0
+
+
+def _authorization_request(document: Any) -> tuple[bytes, object, str, bytes]:
+    if type(document) is not dict or "token" not in document or "holder_proof" not in document:
+        raise CliError(
+            'an authorization request is {"token": hex, "holder_proof": {...}, '
+            '"manifest": {...}} or with "task_id" and "manifest_digest" instead of "manifest"'
+        )
+    if type(document["token"]) is not str:
+        raise CliError("token is a hex string")
+    try:
+        token = bytes.fromhex(document["token"])
+    except ValueError:
+        raise CliError("token is a hex string") from None
+    if "manifest" in document:
+        manifest = document["manifest"]
+        if type(manifest) is not dict or type(manifest.get("task_id")) is not str:
+            raise CliError("manifest is the manifest object the executor is about to run")
+        try:
+            digest = json_digest(manifest)
+        except ValueError as exc:
+            raise CliError(f"manifest not encodable: {exc}") from None
+        return token, document["holder_proof"], manifest["task_id"], digest
+    task_id, digest_hex = document.get("task_id"), document.get("manifest_digest")
+    if type(task_id) is not str or type(digest_hex) is not str:
+        raise CliError("give either manifest, or task_id and manifest_digest (hex)")
+    try:
+        digest = bytes.fromhex(digest_hex)
+    except ValueError:
+        raise CliError("manifest_digest is 64 hex digits") from None
+    if len(digest) != 32:
+        raise CliError("manifest_digest is 64 hex digits")
+    return token, document["holder_proof"], task_id, digest
+
+
+def cmd_authorize(args: argparse.Namespace) -> int:
+    token, proof, task_id, digest = _authorization_request(read_json(args.file))
+    with _open_manager(args) as manager:
+        try:
+            verified = manager.authorize(token, proof, task_id=task_id, manifest_digest=digest)
+        except InvalidLease as refused:
+            view = _deny_view(refused.deny)
+            del view["decision"]
+            _print({"result": "DENY", **view})
+            return 1
+    _print(
+        {
+            "result": "ALLOW",
+            "lease_id": verified.lease_id.hex(),
+            "task_id": verified.claims.task_id,
+            "capability_id": verified.claims.capability_id,
+            "expires_at_ns": verified.claims.expires_at_ns,
+        }
+    )
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    with _open_manager(args) as manager:
+        revocation = manager.revoke(args.lease_id, args.reason)
+    _print(revocation.to_json())
+    return 0
+
+
+def cmd_trust_apply(args: argparse.Namespace) -> int:
+    snapshot = read_json(args.file)
+    with _open_manager(args) as manager:
+        applied = manager.apply_trust_snapshot(snapshot)
+    _print(applied.to_json())
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    directory = _state_dir(args)
+    committed = read_committed_head(directory / DATABASE_FILE)
+    report = verify_audit_file(directory / AUDIT_FILE, committed)
+    view = report.to_json()
+    view["store_committed_seq"] = None if committed is None else committed.seq
+    quarantine = directory / QUARANTINE_FILE
+    view["quarantined_tails"] = (
+        len(quarantine.read_bytes().splitlines()) if quarantine.exists() else 0
+    )
+    if args.json:
+        _print(view)
+    elif report.ok:
+        print(f"audit log OK: {report.entries} entries, head {view['head_hash']}")
+    else:
+        print(f"audit log BROKEN at line {report.first_bad_line}: {report.problem}")
+    return 0 if report.ok else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with _open_manager(args) as manager:
+        status = manager.status()
+    if args.json:
+        _print(status.to_json())
+        return 0
+    counts = status.counts()
+    print(
+        f"clock {status.now.epoch} @ {status.now.ns} ns; trust sequence "
+        f"{status.trust_sequence if status.trust_sequence is not None else 'UNAVAILABLE'}; "
+        f"audit {status.audit_head.seq + 1} entries"
+    )
+    print(", ".join(f"{count} {state}" for state, count in counts.items()))
+    for lease in status.leases:
+        record = lease.lease
+        why = f"  ({lease.code}/{lease.reason})" if lease.reason else ""
+        print(
+            f"  {record.lease_id.hex()}  {lease.state:<8} {record.task_id}  "
+            f"{record.capability_id}  expires {record.expires_at_ns}{why}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pda-lease",
         description="Decide, prove and revoke time-bound execution authority "
         "(LEASE_MANAGER_SPEC v1.0). JSON in, JSON out.",
         epilog="Exit status: 0 GRANT/VALID/ACTIVE, 1 DENY/INVALID/ENDED, 2 unusable input.",
+    )
+    parser.add_argument(
+        "--state",
+        metavar="DIR",
+        help="lease manager state directory for the state commands (default $PDA_LEASE_STATE)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -321,6 +517,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lease-id", required=True)
     p.add_argument("--challenge", required=True, help="the verifier's challenge, hex")
     p.set_defaults(run=cmd_holder_prove)
+    p = command("init", "initialise a state directory with an issuer key and a lease policy")
+    p.add_argument("--issuer-key", required=True, help="file with the issuer's hex seed")
+    p.add_argument("--policy", required=True, help="lease policy JSON (spec §3.4)")
+    p.add_argument("--trust", help="first trust snapshot JSON to apply")
+    p.set_defaults(run=cmd_init)
+    p = command("clock", "print this machine's monotonic clock reading (boot id, BOOTTIME ns)")
+    p.set_defaults(run=cmd_clock)
+    p = command("acquire", "decide a lease for a manifest and record it durably")
+    p.add_argument("file", help="manifest JSON, or - for stdin")
+    p.add_argument("--hrc", help="HRC token JSON")
+    p.set_defaults(run=cmd_acquire)
+    p = command("authorize", "the executor's gate: token, holder proof and manifest")
+    p.add_argument("file", help='{"token", "holder_proof", "manifest"} JSON, or - for stdin')
+    p.set_defaults(run=cmd_authorize)
+    p = command("revoke", "revoke a lease, durably, in every process sharing the state")
+    p.add_argument("lease_id", help="lease id, 32 hex digits")
+    p.add_argument("--reason", required=True)
+    p.set_defaults(run=cmd_revoke)
+    p = command("trust", "trust snapshot commands")
+    trust = p.add_subparsers(dest="trust_command", required=True)
+    q = trust.add_parser("apply", help="make a snapshot current; revoke leases whose trust fell")
+    q.add_argument("file")
+    q.set_defaults(run=cmd_trust_apply, command="trust apply")
+    p = command("audit", "audit log commands")
+    audit = p.add_subparsers(dest="audit_command", required=True)
+    q = audit.add_parser("verify", help="check the whole chain; non-zero at the first bad line")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=cmd_audit_verify, command="audit verify")
+    p = command("status", "live, expired, revoked and ended leases")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_status)
     p = command("vectors", "regenerate the conformance vectors (maintainers)")
     p.add_argument("directory")
     p.set_defaults(run=cmd_vectors)

@@ -412,6 +412,27 @@ class LeaseManager:
         with contextlib.suppress(StateError):
             self._audit.append(bodies)
 
+    def _append(self, bodies: list[dict[str, Any]]) -> list[AuditEntry]:
+        """Append inside a store write transaction; settle what other processes left in doubt.
+
+        Holding the store's write lock, every entry another process appended after the
+        committed head belongs to a transaction that is over and did not commit (its process
+        died or its commit failed), so it is settled here exactly as at open (spec §12.4).
+        Returns this operation's own entries.
+        """
+        committed = self._store.audit_head()
+        foreign = [
+            entry
+            for entry in self._audit.refresh()
+            if committed is None or entry.seq > committed.seq
+        ]
+        settling = self._settle(foreign) if foreign else []
+        entries = self._audit.append([*settling, *bodies])
+        for entry in entries[: len(settling)]:
+            if entry.event == "revocation_recovered":
+                self._roll_forward(entry)
+        return entries[len(settling) :]
+
     def _trust_bodies(self, snapshot: TrustSnapshot, now: MonotonicTime) -> list[dict[str, Any]]:
         if snapshot.digest in self._recorded_trust or self._store.trust_recorded(snapshot.digest):
             self._recorded_trust.add(snapshot.digest)
@@ -572,7 +593,7 @@ class LeaseManager:
             entries: list[AuditEntry] = []
             try:
                 with self._store.write():
-                    entries = self._audit.append([*self._trust_bodies(snapshot, now), body])
+                    entries = self._append([*self._trust_bodies(snapshot, now), body])
                     self._commit_trust(entries)
                     if isinstance(decision, Grant):
                         self._store.insert_lease(self._lease_record(decision, entries[-1].seq))
@@ -690,7 +711,7 @@ class LeaseManager:
                         manifest_digest,
                         verdict,
                     )
-                    entries = self._audit.append([*self._trust_bodies(snapshot, now), body])
+                    entries = self._append([*self._trust_bodies(snapshot, now), body])
                     self._commit_trust(entries)
                     if isinstance(verdict, VerifiedLease):
                         assert isinstance(holder_proof, dict)
@@ -829,7 +850,7 @@ class LeaseManager:
             "reason": reason,
             "cause": cause,
         }
-        entries = self._audit.append([*before, body])
+        entries = self._append([*before, body])
         record = RevocationRecord(lease_id, reason, cause, now.epoch, now.ns, entries[-1].seq)
         self._store.revocations.add(record)
         self._commit_trust(entries)
@@ -885,7 +906,7 @@ class LeaseManager:
                                 "trust_digest": parsed.digest.hex(),
                             }
                         )
-                entries = self._audit.append(bodies)
+                entries = self._append(bodies)
                 self._commit_trust(entries)
                 for entry in entries[1:]:
                     lease_id = bytes.fromhex(str(entry.record["lease_id"]))

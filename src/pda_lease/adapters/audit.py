@@ -224,6 +224,8 @@ class AuditLog(Protocol):
 
     def recover(self, committed: AuditHead | None) -> list[AuditEntry]: ...
 
+    def refresh(self) -> list[AuditEntry]: ...
+
     def append(self, bodies: Sequence[Mapping[str, object]]) -> list[AuditEntry]: ...
 
     def head(self) -> AuditHead: ...
@@ -445,6 +447,16 @@ class JsonlAuditLog:
             self._recovered = True
             return entries
 
+    def refresh(self) -> list[AuditEntry]:
+        """Verify and return the entries other processes appended since this one last looked."""
+        if not self._recovered:
+            raise RuntimeError("call recover() before refresh()")
+        with self._exclusive():
+            try:
+                return self._catch_up(self._offset)
+            except OSError as exc:
+                raise _unavailable(f"cannot read {self._path}: {exc.strerror}") from None
+
     def append(self, bodies: Sequence[Mapping[str, object]]) -> list[AuditEntry]:
         """Append ``bodies`` as consecutive entries, durably, under the exclusive lock."""
         if not self._recovered:
@@ -548,6 +560,12 @@ class MemoryAuditLog:
                 )
             )
         return entries
+
+    def refresh(self) -> list[AuditEntry]:
+        """One object in one process: there is never anything appended by someone else."""
+        if not self.available:
+            raise _unavailable("the in-memory audit log is switched off")
+        return []
 
     def head(self) -> AuditHead:
         seq, prev, offset = self._head()

@@ -561,3 +561,25 @@ class MemoryLeaseStore:
 
     def close(self) -> None:
         pass
+
+
+def read_committed_head(path: str | os.PathLike[str]) -> AuditHead | None:
+    """The committed audit head of a store, read without migrating or writing anything."""
+    location = Path(path)
+    if not location.exists():
+        return None
+    try:
+        connection = sqlite3.connect(f"{location.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = connection.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error as exc:
+        raise _unavailable(f"cannot read {location}: {exc}") from None
+    if row is None:
+        return None
+    try:
+        seq, entry_hash, offset = str(row[0]).split(" ")
+        return AuditHead(int(seq), bytes.fromhex(entry_hash), int(offset))
+    except ValueError:
+        raise _unavailable(f"{location}: audit head {row[0]!r} is malformed") from None
