@@ -28,7 +28,7 @@ import contextlib
 import os
 import re
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -581,38 +581,73 @@ class LeaseManager:
         to the store; otherwise a ``Deny``: the kernel's, or ``UNAVAILABLE`` when the clock,
         trust snapshot, store or audit log failed.
         """
+        return self.acquire_many([manifest], [hrc_token])[0]
+
+    def acquire_many(
+        self,
+        manifests: Sequence[object],
+        hrc_tokens: Sequence[object | None] | None = None,
+    ) -> list[Decision]:
+        """``acquire`` for a batch, as one operation: one clock reading, one durable commit.
+
+        Each manifest is decided exactly as ``acquire`` would at that clock reading (with the
+        HRC token at the same index, if any). The batch shares one audit append and one store
+        commit, so its cost in fsyncs is that of a single ``acquire``; if recording fails,
+        every decision of the batch is the same ``UNAVAILABLE`` denial and nothing is granted.
+        """
+        if isinstance(manifests, (str, bytes)) or not isinstance(manifests, Sequence):
+            raise UsageError("manifests is a sequence of manifest documents")
+        tokens: Sequence[object | None] = (
+            [None] * len(manifests) if hrc_tokens is None else hrc_tokens
+        )
+        if isinstance(tokens, (str, bytes)) or not isinstance(tokens, Sequence):
+            raise UsageError("hrc_tokens is a sequence, one per manifest (None for none)")
+        if len(tokens) != len(manifests):
+            raise UsageError("hrc_tokens needs one entry (or None) per manifest")
+        if not manifests:
+            return []
+        requests = list(zip(manifests, tokens, strict=True))
         with self._operation():
             now: MonotonicTime | None = None
             try:
                 now = self._clock.now()
                 snapshot = self._trust.current()
             except StateError as exc:
-                return self._refuse_decision(exc, now, manifest, hrc_token)
-            decision = self._authority.decide(manifest, snapshot, now, hrc_token)
-            body = self._decision_body(now, snapshot.digest, manifest, hrc_token, decision)
+                return self._refuse_decisions(exc, now, requests)
+            decisions = [
+                self._authority.decide(manifest, snapshot, now, hrc) for manifest, hrc in requests
+            ]
+            bodies = [
+                self._decision_body(now, snapshot.digest, manifest, hrc, decision)
+                for (manifest, hrc), decision in zip(requests, decisions, strict=True)
+            ]
             entries: list[AuditEntry] = []
             try:
                 with self._store.write():
-                    entries = self._append([*self._trust_bodies(snapshot, now), body])
+                    entries = self._append([*self._trust_bodies(snapshot, now), *bodies])
                     self._commit_trust(entries)
-                    if isinstance(decision, Grant):
-                        self._store.insert_lease(self._lease_record(decision, entries[-1].seq))
+                    own = entries[len(entries) - len(decisions) :]
+                    for decision, entry in zip(decisions, own, strict=True):
+                        if isinstance(decision, Grant):
+                            self._store.insert_lease(self._lease_record(decision, entry.seq))
                     self._store.set_audit_head(entries[-1].head)
             except StateError as exc:
-                if entries and isinstance(decision, Grant):
-                    self._best_effort(
-                        [
-                            {
-                                "event": "grant_void",
-                                "lease_id": decision.lease_id.hex(),
-                                "entry_seq": entries[-1].seq,
-                                "why": str(exc.reason),
-                            }
-                        ]
-                    )
-                return exc.deny()
+                own = entries[len(entries) - len(decisions) :] if entries else []
+                voids: list[dict[str, object]] = [
+                    {
+                        "event": "grant_void",
+                        "lease_id": decision.lease_id.hex(),
+                        "entry_seq": entry.seq,
+                        "why": str(exc.reason),
+                    }
+                    for decision, entry in zip(decisions, own, strict=False)
+                    if isinstance(decision, Grant)
+                ]
+                if voids:
+                    self._best_effort(voids)
+                return [exc.deny() for _ in requests]
             self._recorded_trust.add(snapshot.digest)
-            return decision
+            return decisions
 
     def _decision_body(
         self,
@@ -633,12 +668,17 @@ class LeaseManager:
             "outcome": _outcome(decision),
         }
 
-    def _refuse_decision(
-        self, exc: StateError, now: MonotonicTime | None, manifest: object, hrc: object | None
-    ) -> Deny:
+    def _refuse_decisions(
+        self,
+        exc: StateError,
+        now: MonotonicTime | None,
+        requests: list[tuple[object, object | None]],
+    ) -> list[Decision]:
         refusal = exc.deny()
-        self._best_effort([self._decision_body(now, None, manifest, hrc, refusal)])
-        return refusal
+        self._best_effort(
+            [self._decision_body(now, None, manifest, hrc, refusal) for manifest, hrc in requests]
+        )
+        return [refusal for _ in requests]
 
     @staticmethod
     def _lease_record(grant: Grant, audit_seq: int) -> LeaseRecord:

@@ -220,10 +220,9 @@ class SqliteLeaseStore:
         self._in_write = False
         self._revocations = _SqliteRevocations(self)
         try:
-            existed = self._path.exists()
-            if not existed:
-                # Created here with owner-only permissions; SQLite keeps them for -wal/-shm.
-                os.close(os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            # Created (if new) with owner-only permissions, which SQLite copies to -wal/-shm.
+            # No O_EXCL: several processes may open a new state directory at the same time.
+            os.close(os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600))
             self._connection = sqlite3.connect(
                 self._path,
                 isolation_level=None,
