@@ -14,7 +14,6 @@ import pytest
 
 from pda_lease import Deny, Grant, LeasePolicy, UsageError, decide
 from pda_lease.adapters import FakeClock, MemoryAuditLog, MemoryLeaseStore, MemoryTrustSource
-from pda_lease.adapters import audit as audit_module
 from pda_lease.conformance import EPOCH, ISSUER, SECOND, base_manifest, base_policy, base_snapshot
 from pda_lease.kernel.decide import Authority
 from pda_lease.manager import LeaseManager
@@ -93,7 +92,7 @@ def test_a_durable_batch_costs_one_audit_fdatasync(
         calls.append(descriptor)
         real(descriptor)
 
-    monkeypatch.setattr(audit_module.os, "fdatasync", counting)
+    monkeypatch.setattr(os, "fdatasync", counting)
     with manager:
         decisions = manager.acquire_many(manifests(20))
         assert sum(isinstance(d, Grant) for d in decisions) == 20
