@@ -413,20 +413,15 @@ class LeaseManager:
             self._audit.append(bodies)
 
     def _append(self, bodies: list[dict[str, Any]]) -> list[AuditEntry]:
-        """Append inside a store write transaction; settle what other processes left in doubt.
+        """Append inside a store write transaction; settle what is in doubt first.
 
-        Holding the store's write lock, every entry another process appended after the
-        committed head belongs to a transaction that is over and did not commit (its process
-        died or its commit failed), so it is settled here exactly as at open (spec §12.4).
-        Returns this operation's own entries.
+        Holding the store's write lock, every entry after the committed head belongs to a
+        transaction that is over and did not commit (its process died or its commit failed),
+        or was written outside one; it is settled here exactly as at open (spec §12.4),
+        whichever process wrote or read it before. Returns this operation's own entries.
         """
-        committed = self._store.audit_head()
-        foreign = [
-            entry
-            for entry in self._audit.refresh()
-            if committed is None or entry.seq > committed.seq
-        ]
-        settling = self._settle(foreign) if foreign else []
+        in_doubt = self._audit.pending(self._store.audit_head())
+        settling = self._settle(in_doubt) if in_doubt else []
         entries = self._audit.append([*settling, *bodies])
         for entry in entries[: len(settling)]:
             if entry.event == "revocation_recovered":
@@ -481,9 +476,10 @@ class LeaseManager:
             committed = self._store.audit_head()
             entries = self._audit.recover(committed)
             if committed is None:
-                effects = [
-                    e for e in entries if e.event not in {"log_created", "torn_tail_quarantined"}
-                ]
+                # Only a first open writes before the first commit: its own log_created and
+                # authority entries (a crash there leaves them uncommitted, harmlessly).
+                first_open = {"log_created", "authority", "torn_tail_quarantined"}
+                effects = [e for e in entries if e.event not in first_open]
                 if effects:
                     raise StateError(
                         StateFailure.STORE_UNAVAILABLE,
@@ -504,7 +500,7 @@ class LeaseManager:
     def _settle(self, entries: list[AuditEntry]) -> list[dict[str, object]]:
         """Spec §12.4: what to do with each in-doubt entry."""
         voided = {
-            str(entry.record["lease_id"])
+            entry.record["entry_seq"]
             for entry in entries
             if entry.event in {"grant_void", "authorization_void"}
         }
@@ -516,7 +512,7 @@ class LeaseManager:
                 if not isinstance(outcome, dict) or outcome.get("decision") != "GRANT":
                     continue
                 lease_id = str(outcome["lease_id"])
-                if lease_id in voided or self._store.lease(bytes.fromhex(lease_id)):
+                if entry.seq in voided or self._store.lease(bytes.fromhex(lease_id)):
                     continue
                 bodies.append(
                     {
@@ -528,7 +524,11 @@ class LeaseManager:
                 )
             elif entry.event == "authorization":
                 outcome = record.get("outcome")
-                if not isinstance(outcome, dict) or outcome.get("result") != "ALLOW":
+                if (
+                    not isinstance(outcome, dict)
+                    or outcome.get("result") != "ALLOW"
+                    or entry.seq in voided
+                ):
                     continue
                 bodies.append(
                     {

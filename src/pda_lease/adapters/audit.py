@@ -224,7 +224,7 @@ class AuditLog(Protocol):
 
     def recover(self, committed: AuditHead | None) -> list[AuditEntry]: ...
 
-    def refresh(self) -> list[AuditEntry]: ...
+    def pending(self, committed: AuditHead | None) -> list[AuditEntry]: ...
 
     def append(self, bodies: Sequence[Mapping[str, object]]) -> list[AuditEntry]: ...
 
@@ -447,13 +447,35 @@ class JsonlAuditLog:
             self._recovered = True
             return entries
 
-    def refresh(self) -> list[AuditEntry]:
-        """Verify and return the entries other processes appended since this one last looked."""
+    def pending(self, committed: AuditHead | None) -> list[AuditEntry]:
+        """Every entry after the store's committed head, verified, up to the end of the log.
+
+        Called inside a store write transaction, these are the entries whose transaction did
+        not commit (or that were written outside one): the manager settles them. They are
+        read again from the committed head each time, whoever appended or read them before.
+        """
         if not self._recovered:
-            raise RuntimeError("call recover() before refresh()")
+            raise RuntimeError("call recover() before pending()")
         with self._exclusive():
             try:
-                return self._catch_up(self._offset)
+                self._catch_up(self._offset)
+                start = 0 if committed is None else committed.offset
+                seq = -1 if committed is None else committed.seq
+                prev = GENESIS_HASH if committed is None else committed.entry_hash
+                if start > self._offset:
+                    raise self._fail("the lease store's committed head is beyond the log")
+                entries: list[AuditEntry] = []
+                if start == self._offset:
+                    return entries
+                for line, offset, complete in _iter_lines(self._fd, start):
+                    if offset > self._offset or not complete:
+                        break
+                    entry = check_line(line, seq + 1, prev, offset)
+                    entries.append(entry)
+                    seq, prev = entry.seq, entry.entry_hash
+                return entries
+            except AuditProblem as problem:
+                raise self._fail(f"line {problem.line_number}: {problem.problem}") from None
             except OSError as exc:
                 raise _unavailable(f"cannot read {self._path}: {exc.strerror}") from None
 
@@ -561,11 +583,12 @@ class MemoryAuditLog:
             )
         return entries
 
-    def refresh(self) -> list[AuditEntry]:
-        """One object in one process: there is never anything appended by someone else."""
+    def pending(self, committed: AuditHead | None) -> list[AuditEntry]:
+        """Every entry after the committed head (see ``JsonlAuditLog.pending``)."""
         if not self.available:
             raise _unavailable("the in-memory audit log is switched off")
-        return []
+        start = 0 if committed is None else committed.seq + 1
+        return [self._entry(index) for index in range(start, len(self.lines))]
 
     def head(self) -> AuditHead:
         seq, prev, offset = self._head()
