@@ -398,7 +398,8 @@ def _assert_settled(
         assert [v["lease_id"] for v in voids] == [lease_id], "the uncommitted GRANT was not voided"
     elif op == "authorize":
         assert entry["outcome"] == {"result": "ALLOW"}
-        assert not manager.store.proof_used(grant.lease_id, bytes.fromhex("ab" * 32))
+        # Voided, and its challenge burnt all the same (spec §12.4): never usable twice.
+        assert manager.store.proof_used(grant.lease_id, bytes.fromhex("ab" * 32))
         voids = [
             r
             for r in later
@@ -568,7 +569,8 @@ def _check_after_reopen(
             used = manager.store.proof_used(
                 bytes.fromhex(lease_id), bytes.fromhex(proof["challenge"])
             )
-            assert used != ((lease_id, record["seq"]) in auth_voids), record
+            # Every ALLOW in the log used up its challenge, committed or voided (spec §12.4).
+            assert used, record
         elif event == "revocation":
             assert record["lease_id"] in registry, f"revocation {record['seq']} not durable"
     assert set(leases) <= decided

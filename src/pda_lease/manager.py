@@ -329,6 +329,7 @@ class LeaseManager:
         self._lock = threading.RLock()
         self._closed = False
         self._recorded_trust: set[bytes] = set()
+        self._settling: tuple[AuditHead | None, list[dict[str, Any]]] | None = None
         self._start()
 
     @classmethod
@@ -410,23 +411,55 @@ class LeaseManager:
     def _best_effort(self, bodies: list[dict[str, object]]) -> None:
         """Record a refusal or a void outside any transaction; its loss is settled at open."""
         with contextlib.suppress(StateError):
-            self._audit.append(bodies)
+            head = self._store.audit_head()
+            self._audit.append(self._stamped(bodies, head))
 
-    def _append(self, bodies: list[dict[str, Any]]) -> list[AuditEntry]:
-        """Append inside a store write transaction; settle what is in doubt first.
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """A store write transaction that first settles whatever is in doubt (spec §12.4).
 
         Holding the store's write lock, every entry after the committed head belongs to a
         transaction that is over and did not commit (its process died or its commit failed),
-        or was written outside one; it is settled here exactly as at open (spec §12.4),
-        whichever process wrote or read it before. Returns this operation's own entries.
+        or was written outside one. It is settled here, before the operation judges anything,
+        exactly as at open, whichever process wrote or read it before: the settlement's store
+        effects happen at once and its audit entries go out with the operation's own.
         """
-        in_doubt = self._audit.pending(self._store.audit_head())
-        settling = self._settle(in_doubt) if in_doubt else []
-        entries = self._audit.append([*settling, *bodies])
-        for entry in entries[: len(settling)]:
-            if entry.event == "revocation_recovered":
-                self._roll_forward(entry)
+        with self._store.write():
+            committed = self._store.audit_head()
+            in_doubt = self._audit.pending(committed)
+            settling = self._settle(in_doubt, committed) if in_doubt else []
+            self._settling = (committed, settling)
+            try:
+                yield
+                if self._settling[1]:  # the operation appended nothing of its own
+                    self._append([])
+            finally:
+                self._settling = None
+
+    def _append(self, bodies: list[dict[str, Any]]) -> list[AuditEntry]:
+        """Append inside ``_transaction``; returns this operation's own entries.
+
+        Sets the store's audit head to the last entry, so the commit of the transaction
+        acknowledges everything appended in it.
+        """
+        if self._settling is None:  # pragma: no cover - a programming error
+            raise RuntimeError("_append runs inside _transaction")
+        committed, settling = self._settling
+        entries = self._audit.append(self._stamped([*settling, *bodies], committed))
+        self._settling = (committed, [])
+        if entries:
+            self._store.set_audit_head(entries[-1].head)
         return entries[len(settling) :]
+
+    @staticmethod
+    def _stamped(bodies: list[dict[str, Any]], committed: AuditHead | None) -> list[dict[str, Any]]:
+        """Each entry carries the store's committed head as it was when the entry was written.
+
+        Heads only grow, so an entry after the committed head that names a later head proves
+        the store went back in time (an older copy restored): open refuses it (spec §12.4).
+        """
+        store_head = None if committed is None else committed.seq
+        return [{**body, "store_head": store_head} for body in bodies]
 
     def _trust_bodies(self, snapshot: TrustSnapshot, now: MonotonicTime) -> list[dict[str, Any]]:
         if snapshot.digest in self._recorded_trust or self._store.trust_recorded(snapshot.digest):
@@ -486,19 +519,28 @@ class LeaseManager:
                         f"the lease store is empty but the audit log records {len(effects)} "
                         "events after its creation: the store was lost or replaced",
                     )
-            bodies = self._settle(entries)
+            bodies = self._settle(entries, committed)
             if self._store.meta("authority") != self._authority_marker():
                 bodies.append(self._authority_body())
-            appended = self._audit.append(bodies)
-            for entry in appended:
-                if entry.event == "revocation_recovered":
-                    self._roll_forward(entry)
+            appended = self._audit.append(self._stamped(bodies, committed))
             if appended:
                 self._store.set_meta("authority", self._authority_marker())
             self._store.set_audit_head(self._audit.head())
 
-    def _settle(self, entries: list[AuditEntry]) -> list[dict[str, object]]:
+    def _settle(
+        self, entries: list[AuditEntry], committed: AuditHead | None
+    ) -> list[dict[str, object]]:
         """Spec §12.4: what to do with each in-doubt entry."""
+        committed_seq = -1 if committed is None else committed.seq
+        for entry in entries:
+            stamped = entry.record.get("store_head")
+            if type(stamped) is int and stamped > committed_seq:
+                raise StateError(
+                    StateFailure.STORE_UNAVAILABLE,
+                    f"audit entry {entry.seq} was written when the lease store had committed "
+                    f"entry {stamped}, but the store's head is {committed_seq}: the store is "
+                    "older than the audit log (restored from a copy?)",
+                )
         voided = {
             entry.record["entry_seq"]
             for entry in entries
@@ -524,11 +566,10 @@ class LeaseManager:
                 )
             elif entry.event == "authorization":
                 outcome = record.get("outcome")
-                if (
-                    not isinstance(outcome, dict)
-                    or outcome.get("result") != "ALLOW"
-                    or entry.seq in voided
-                ):
+                if not isinstance(outcome, dict) or outcome.get("result") != "ALLOW":
+                    continue
+                self._burn_challenge(entry)
+                if entry.seq in voided:
                     continue
                 bodies.append(
                     {
@@ -541,14 +582,12 @@ class LeaseManager:
             elif entry.event == "revocation":
                 revoked_id = bytes.fromhex(str(record["lease_id"]))
                 if self._store.revocations.lookup(revoked_id) is None:
+                    self._roll_forward(entry)
                     bodies.append(
                         {
                             "event": "revocation_recovered",
                             "lease_id": revoked_id.hex(),
                             "entry_seq": entry.seq,
-                            "reason": record["reason"],
-                            "cause": record["cause"],
-                            "at": record["at"],
                         }
                     )
             elif entry.event == "trust_snapshot":
@@ -558,7 +597,26 @@ class LeaseManager:
                 self._store.set_meta("authority", marker)
         return bodies
 
+    def _burn_challenge(self, entry: AuditEntry) -> None:
+        """An in-doubt ALLOW is voided, but its challenge is used up all the same.
+
+        Its executor never got the answer, so burning the challenge costs one fresh signature;
+        not burning it would let a captured proof work again if the entry was in fact
+        acknowledged by a store that has since been replaced by an older copy.
+        """
+        proof = entry.record.get("holder_proof")
+        lease_hex = entry.record.get("lease_id")
+        if not isinstance(proof, dict) or not isinstance(proof.get("json"), dict):
+            return
+        challenge_hex = proof["json"].get("challenge")
+        if type(challenge_hex) is not str or type(lease_hex) is not str:
+            return
+        lease_id, challenge = bytes.fromhex(lease_hex), bytes.fromhex(challenge_hex)
+        if not self._store.proof_used(lease_id, challenge):
+            self._store.record_proof(lease_id, challenge, entry.seq)
+
     def _roll_forward(self, entry: AuditEntry) -> None:
+        """Apply an in-doubt ``revocation`` entry to the registry, under its own sequence."""
         at = entry.record["at"]
         assert isinstance(at, dict)
         self._store.revocations.add(
@@ -623,14 +681,13 @@ class LeaseManager:
             ]
             entries: list[AuditEntry] = []
             try:
-                with self._store.write():
+                with self._transaction():
                     entries = self._append([*self._trust_bodies(snapshot, now), *bodies])
                     self._commit_trust(entries)
                     own = entries[len(entries) - len(decisions) :]
                     for decision, entry in zip(decisions, own, strict=True):
                         if isinstance(decision, Grant):
                             self._store.insert_lease(self._lease_record(decision, entry.seq))
-                    self._store.set_audit_head(entries[-1].head)
             except StateError as exc:
                 own = entries[len(entries) - len(decisions) :] if entries else []
                 voids: list[dict[str, object]] = [
@@ -738,7 +795,7 @@ class LeaseManager:
             entries: list[AuditEntry] = []
             verdict: VerifiedLease | Deny
             try:
-                with self._store.write():
+                with self._transaction():
                     verdict = self._judge(
                         token, holder_proof, task_id, manifest_digest, now, snapshot
                     )
@@ -757,7 +814,6 @@ class LeaseManager:
                         assert isinstance(holder_proof, dict)
                         challenge = bytes.fromhex(holder_proof["challenge"])
                         self._store.record_proof(verdict.lease_id, challenge, entries[-1].seq)
-                    self._store.set_audit_head(entries[-1].head)
             except StateError as exc:
                 lease_id = _lease_id_of(token)
                 if (
@@ -866,7 +922,7 @@ class LeaseManager:
             )
         with self._operation():
             now = self._clock.now()
-            with self._store.write():
+            with self._transaction():
                 if self._store.lease(identifier) is None:
                     raise UnknownLease(f"no lease {identifier.hex()} was granted here")
                 existing = self._store.revocations.lookup(identifier)
@@ -894,7 +950,6 @@ class LeaseManager:
         record = RevocationRecord(lease_id, reason, cause, now.epoch, now.ns, entries[-1].seq)
         self._store.revocations.add(record)
         self._commit_trust(entries)
-        self._store.set_audit_head(entries[-1].head)
         return record
 
     # ----------------------------------------------------------------------------- trust
@@ -929,7 +984,7 @@ class LeaseManager:
             now = self._clock.now()
             self._trust.publish(parsed)
             revoked: list[bytes] = []
-            with self._store.write():
+            with self._transaction():
                 bodies: list[dict[str, Any]] = [self._trust_body(parsed, now, applied=True)]
                 records: list[RevocationRecord] = []
                 for lease in self._store.live_leases(now.epoch, now.ns):
@@ -962,7 +1017,6 @@ class LeaseManager:
                     )
                     self._store.revocations.add(records[-1])
                     revoked.append(lease_id)
-                self._store.set_audit_head(entries[-1].head)
             self._recorded_trust.add(parsed.digest)
             return TrustApplied(parsed.sequence, parsed.digest, tuple(revoked))
 

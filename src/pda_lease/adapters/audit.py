@@ -540,11 +540,15 @@ class MemoryAuditLog:
     def recover(self, committed: AuditHead | None) -> list[AuditEntry]:
         if not self.available:
             raise _unavailable("the in-memory audit log is switched off")
+        if committed is not None:
+            if committed.seq >= len(self.lines):
+                raise _unavailable("acknowledged audit entries are missing")
+            if self._entry(committed.seq).entry_hash != committed.entry_hash:
+                raise _unavailable(
+                    f"line {committed.seq + 1} is not the entry the lease store committed"
+                )
         self._recovered = True
-        start = 0 if committed is None else committed.seq + 1
-        if committed is not None and committed.seq >= len(self.lines):
-            raise _unavailable("acknowledged audit entries are missing")
-        entries = [self._entry(index) for index in range(start, len(self.lines))]
+        entries = self.pending(committed)
         if not self.lines:
             entries.extend(self.append([_log_created()]))
         return entries
@@ -567,26 +571,34 @@ class MemoryAuditLog:
             self.fail_next_append = False
             raise _unavailable("the in-memory audit log failed this append")
         seq, prev, _ = self._head()
+        lines: list[bytes] = []
         entries = []
-        for body in bodies:
+        for body in bodies:  # seal every line first: an append is all or nothing
             try:
                 line, record = seal(seq + 1, prev, body)
             except ValueError as exc:
                 raise _unavailable(f"cannot record event: {exc}") from None
             seq += 1
             prev = bytes.fromhex(str(record["entry_hash"]))
-            self.lines.append(line)
+            lines.append(line)
             entries.append(
                 AuditEntry(
-                    seq, bytes.fromhex(str(record["prev_hash"])), prev, record, len(self.lines)
+                    seq,
+                    bytes.fromhex(str(record["prev_hash"])),
+                    prev,
+                    record,
+                    len(self.lines) + len(lines),
                 )
             )
+        self.lines.extend(lines)
         return entries
 
     def pending(self, committed: AuditHead | None) -> list[AuditEntry]:
         """Every entry after the committed head (see ``JsonlAuditLog.pending``)."""
         if not self.available:
             raise _unavailable("the in-memory audit log is switched off")
+        if committed is not None and committed.seq >= len(self.lines):
+            raise _unavailable("the lease store's committed head is beyond the log")
         start = 0 if committed is None else committed.seq + 1
         return [self._entry(index) for index in range(start, len(self.lines))]
 

@@ -32,15 +32,21 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(text: str | bytes) -> Any:
-    """Parse strict JSON; raise ``JsonInputError`` on anything ambiguous or malformed."""
+    """Parse strict JSON; raise ``JsonInputError`` on anything ambiguous or malformed.
+
+    Bytes must be UTF-8 (``json.loads`` alone would also guess UTF-16 and UTF-32).
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise JsonInputError("JSON text is not UTF-8") from None
     try:
         return json.loads(
             text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
         )
     except RecursionError:
         raise JsonInputError("JSON nesting is too deep to read") from None
-    except UnicodeDecodeError:
-        raise JsonInputError("JSON text is not UTF-8") from None
     except json.JSONDecodeError as exc:
         raise JsonInputError(f"not valid JSON: {exc}") from None
 

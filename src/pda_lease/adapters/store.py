@@ -546,8 +546,11 @@ class MemoryLeaseStore:
         text = self.meta("audit_head")
         if text is None:
             return None
-        seq, entry_hash, offset = text.split(" ")
-        return AuditHead(int(seq), bytes.fromhex(entry_hash), int(offset))
+        try:
+            seq, entry_hash, offset = text.split(" ")
+            return AuditHead(int(seq), bytes.fromhex(entry_hash), int(offset))
+        except ValueError:
+            raise _unavailable(f"audit head {text!r} is malformed") from None
 
     def set_audit_head(self, head: AuditHead) -> None:
         self.set_meta("audit_head", f"{head.seq} {head.entry_hash.hex()} {head.offset}")
