@@ -542,6 +542,14 @@ def _check_after_reopen(
         (r["lease_id"], r["entry_seq"]) for r in records if r["event"] == "authorization_void"
     }
     assert not voided & set(leases), "a voided grant is in the store"
+    allows = {
+        (r["lease_id"], r["seq"]): r["holder_proof"]["json"]["challenge"]
+        for r in records
+        if r["event"] == "authorization" and r["outcome"] == {"result": "ALLOW"}
+    }
+    assert auth_voids <= set(allows), "an authorization_void names no ALLOW entry"
+    voided_auths = {(lease_id, allows[(lease_id, seq)]) for lease_id, seq in auth_voids}
+    assert not voided_auths & set(acks.auths), "an acknowledged authorization was voided"
     decided: set[str] = set()
     for record in records:
         event = record["event"]
