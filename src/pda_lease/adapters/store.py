@@ -20,11 +20,10 @@ ones whose effect is in doubt (spec §12.4).
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -452,10 +451,11 @@ class _MemoryRevocations:
         return self._store._read().revocations.get(lease_id)
 
     def add(self, record: RevocationRecord) -> bool:
-        state = self._store._writable()
-        if record.lease_id in state.revocations:
+        revocations = self._store._writable().revocations
+        if record.lease_id in revocations:
             return False
-        state.revocations[record.lease_id] = record
+        revocations[record.lease_id] = record
+        self._store._undo(lambda: revocations.pop(record.lease_id))
         return True
 
     def all(self) -> list[RevocationRecord]:
@@ -467,11 +467,14 @@ class _MemoryRevocations:
 class MemoryLeaseStore:
     """The in-memory fake. ``available = False`` makes every call fail; ``fail_commit = True``
     makes the next commit fail (after the body of the transaction ran), as a full disk would.
+
+    A transaction writes in place and keeps an undo list, so its cost is that of its own
+    changes (a rollback or failed commit replays the list backwards).
     """
 
     def __init__(self) -> None:
         self._state = _MemoryState()
-        self._pending: _MemoryState | None = None
+        self._undo_log: list[Callable[[], object]] | None = None
         self._revocations = _MemoryRevocations(self)
         self.available = True
         self.fail_commit = False
@@ -479,30 +482,39 @@ class MemoryLeaseStore:
     def _read(self) -> _MemoryState:
         if not self.available:
             raise _unavailable("the in-memory store is switched off")
-        return self._pending if self._pending is not None else self._state
+        return self._state
 
     def _writable(self) -> _MemoryState:
         state = self._read()
-        if self._pending is None:
+        if self._undo_log is None:
             raise RuntimeError("store writes happen inside 'with store.write():'")
         return state
+
+    def _undo(self, action: Callable[[], object]) -> None:
+        assert self._undo_log is not None
+        self._undo_log.append(action)
+
+    def _roll_back(self) -> None:
+        undo, self._undo_log = self._undo_log or [], None
+        for action in reversed(undo):
+            action()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[None]:
         self._read()
-        if self._pending is not None:
+        if self._undo_log is not None:
             raise RuntimeError("store write transactions do not nest")
-        self._pending = copy.deepcopy(self._state)
+        self._undo_log = []
         try:
             yield
         except BaseException:
-            self._pending = None
+            self._roll_back()
             raise
-        pending, self._pending = self._pending, None
         if self.fail_commit or not self.available:
             self.fail_commit = False
+            self._roll_back()
             raise _unavailable("the in-memory store failed to commit")
-        self._state = pending
+        self._undo_log = None
 
     @property
     def revocations(self) -> RevocationRegistry:
@@ -525,7 +537,10 @@ class MemoryLeaseStore:
         ]
 
     def insert_lease(self, record: LeaseRecord) -> None:
-        self._writable().leases.setdefault(record.lease_id, record)
+        leases = self._writable().leases
+        if record.lease_id not in leases:
+            leases[record.lease_id] = record
+            self._undo(lambda: leases.pop(record.lease_id))
 
     def proof_used(self, lease_id: bytes, challenge: bytes) -> bool:
         return (lease_id, challenge) in self._read().proofs
@@ -535,12 +550,16 @@ class MemoryLeaseStore:
         if (lease_id, challenge) in proofs:
             raise _unavailable("holder proof recorded twice")
         proofs.add((lease_id, challenge))
+        self._undo(lambda: proofs.discard((lease_id, challenge)))
 
     def trust_recorded(self, digest: bytes) -> bool:
         return digest in self._read().trust
 
     def record_trust(self, digest: bytes, sequence: int, audit_seq: int) -> None:
-        self._writable().trust.setdefault(digest, sequence)
+        trust = self._writable().trust
+        if digest not in trust:
+            trust[digest] = sequence
+            self._undo(lambda: trust.pop(digest))
 
     def audit_head(self) -> AuditHead | None:
         text = self.meta("audit_head")
@@ -559,7 +578,13 @@ class MemoryLeaseStore:
         return self._read().meta.get(key)
 
     def set_meta(self, key: str, value: str) -> None:
-        self._writable().meta[key] = value
+        meta = self._writable().meta
+        previous = meta.get(key)
+        meta[key] = value
+        if previous is None:
+            self._undo(lambda: meta.pop(key))
+        else:
+            self._undo(lambda: meta.__setitem__(key, previous))
 
     def close(self) -> None:
         pass
