@@ -316,6 +316,26 @@ def test_file_trust_cache_follows_an_external_replace(tmp_path: Path) -> None:
     assert "no trust snapshot" in caught.value.detail
 
 
+def test_file_trust_cache_is_keyed_by_content_not_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replacements whose metadata looks identical (a reused inode, the same size, times
+    within one coarse clock tick) must still be told apart: metadata is frozen here."""
+    path = tmp_path / "trust.json"
+    reader = FileTrustSource(path)
+    path.write_bytes(canonical(snapshot_document_of(7, 8000)))
+    frozen = os.stat(path)
+    monkeypatch.setattr(os, "fstat", lambda descriptor: frozen)
+    monkeypatch.setattr(os, "stat", lambda *args, **kwargs: frozen)
+    assert reader.current() == snapshot(7, 8000)
+    path.write_bytes(canonical(snapshot_document_of(7, 1000)))  # same size
+    assert reader.current() == snapshot(7, 1000)
+
+
+def snapshot_document_of(sequence: int, score: int) -> dict[str, object]:
+    return {"snapshot_version": 1, "sequence": sequence, "scores": {"files.read": score}}
+
+
 def test_memory_trust_source_outage_and_validation() -> None:
     source = MemoryTrustSource({"snapshot_version": 1, "sequence": 3, "scores": {}})
     assert source.current().sequence == 3

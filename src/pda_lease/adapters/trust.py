@@ -4,8 +4,8 @@ The manager asks for the current snapshot once per operation. ``FileTrustSource`
 file (``trust.json`` in the state directory by default), which the Trust Matrix or
 ``pda-lease trust apply`` replaces atomically; a missing, unreadable or invalid file is a
 ``StateError(TRUST_UNAVAILABLE)``, never an empty matrix, so nothing is granted or authorized
-without a valid snapshot. The parsed snapshot is cached against the file's identity (inode,
-size, modification and change times), and an atomic replace always changes the inode.
+without a valid snapshot. The file is read on every call; only its parsing is cached, against
+the exact bytes read.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class FileTrustSource:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
-        self._cached: tuple[tuple[int, int, int, int], TrustSnapshot] | None = None
+        self._cached: tuple[bytes, TrustSnapshot] | None = None
 
     @property
     def path(self) -> Path:
@@ -71,10 +71,6 @@ class FileTrustSource:
     def current(self) -> TrustSnapshot:
         try:
             with open(self._path, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                identity = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
-                if self._cached is not None and self._cached[0] == identity:
-                    return self._cached[1]
                 text = handle.read(MAX_TRUST_FILE_BYTES + 1)
         except FileNotFoundError:
             raise _unavailable(f"no trust snapshot at {self._path}") from None
@@ -82,8 +78,12 @@ class FileTrustSource:
             raise _unavailable(f"cannot read {self._path}: {exc.strerror}") from None
         if len(text) > MAX_TRUST_FILE_BYTES:
             raise _unavailable(f"{self._path} is larger than {MAX_TRUST_FILE_BYTES} bytes")
+        # The cache is keyed by the file's exact bytes, never by its metadata: file systems
+        # reuse inodes and keep coarse timestamps, so two quick replacements can look alike.
+        if self._cached is not None and self._cached[0] == text:
+            return self._cached[1]
         snapshot = parse_snapshot_text(text, str(self._path))
-        self._cached = (identity, snapshot)
+        self._cached = (text, snapshot)
         return snapshot
 
     def publish(self, snapshot: TrustSnapshot) -> None:
