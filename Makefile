@@ -16,7 +16,7 @@ HYPOTHESIS_PROFILE ?= thorough
 export HYPOTHESIS_PROFILE
 endif
 
-.PHONY: venv lint typecheck contracts pytest test demo interop clean
+.PHONY: venv lint typecheck contracts pytest test demo bench interop clean
 
 venv: $(STAMP)
 
@@ -27,8 +27,8 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 typecheck: venv
 	$(BIN)/mypy
@@ -49,6 +49,11 @@ test: venv
 
 demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
+
+# Speed figures (about a minute; never part of `make test`). Record a run with
+# `$(BIN)/python benchmarks/bench_manager.py --markdown BENCHMARKS.md`.
+bench: venv
+	$(BIN)/python benchmarks/bench_manager.py
 
 # Separate venv: the interop checker must not see (or pollute) the project environment.
 $(INTEROP_STAMP): interop/requirements.txt
