@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from pda_lease import CATALOG
-from pda_lease.kernel.catalog import MANAGER_REASONS
 from pda_lease.conformance import all_vectors, run_vector, vector_files
+from pda_lease.kernel.catalog import MANAGER_REASONS
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTOR_DIR = ROOT / "specs" / "vectors"
