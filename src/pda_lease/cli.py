@@ -293,14 +293,7 @@ def _open_manager(args: argparse.Namespace) -> LeaseManager:
 
 
 def _deny_view(refusal: Deny) -> dict[str, object]:
-    return {
-        "decision": "DENY",
-        "code": str(refusal.code),
-        "reason": refusal.reason,
-        "field": refusal.field,
-        "message": refusal.message,
-        "recommendation": refusal.recommendation,
-    }
+    return {**refusal.to_json(), "field": refusal.field, "recommendation": refusal.recommendation}
 
 
 def cmd_init(args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from pda_lease.adapters.errors import StateError, StateFailure
+from pda_lease.adapters.files import fsync_directory, write_all
 from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
 from pda_lease.adapters.store import AuditHead
 
@@ -264,7 +265,7 @@ class JsonlAuditLog:
             )
             if created:
                 os.fsync(self._fd)
-                _fsync_directory(self._path.parent)
+                fsync_directory(self._path.parent)
         except OSError as exc:
             raise _unavailable(f"cannot open {self._path}: {exc.strerror}") from None
 
@@ -368,7 +369,7 @@ class JsonlAuditLog:
                 self._quarantine, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
             )
             try:
-                _write_all(descriptor, canonical_json(note) + b"\n")
+                write_all(descriptor, canonical_json(note) + b"\n")
                 os.fsync(descriptor)
             finally:
                 os.close(descriptor)
@@ -408,7 +409,7 @@ class JsonlAuditLog:
             )
         data = b"".join(lines)
         try:
-            _write_all(self._fd, data)
+            write_all(self._fd, data)
         except OSError as exc:
             # A partial line would poison the chain: cut back to where this append began.
             try:
@@ -502,23 +503,6 @@ class JsonlAuditLog:
         with self._lock, contextlib.suppress(OSError):
             os.close(self._fd)
             self._broken = "the audit log is closed"
-
-
-def _write_all(descriptor: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(descriptor, view)
-        if written <= 0:  # pragma: no cover - write(2) reports errors by raising
-            raise OSError(28, "no progress writing")
-        view = view[written:]
-
-
-def _fsync_directory(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 class MemoryAuditLog:

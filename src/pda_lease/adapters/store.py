@@ -170,6 +170,23 @@ def _unavailable(detail: str) -> StateError:
     return StateError(StateFailure.STORE_UNAVAILABLE, detail)
 
 
+_HEAD_KEY = "audit_head"
+
+
+def _format_head(head: AuditHead) -> str:
+    return f"{head.seq} {head.entry_hash.hex()} {head.offset}"
+
+
+def _parse_head(text: str | None, where: str) -> AuditHead | None:
+    if text is None:
+        return None
+    try:
+        seq, entry_hash, offset = text.split(" ")
+        return AuditHead(int(seq), bytes.fromhex(entry_hash), int(offset))
+    except ValueError:
+        raise _unavailable(f"{where}: audit head {text!r} is malformed") from None
+
+
 _LEASE_COLUMNS = (
     "lease_id, task_id, capability_id, manifest_digest, clock_epoch, issued_at_ns, "
     "expires_at_ns, token, audit_seq"
@@ -414,17 +431,10 @@ class SqliteLeaseStore:
         )
 
     def audit_head(self) -> AuditHead | None:
-        text = self.meta("audit_head")
-        if text is None:
-            return None
-        try:
-            seq, entry_hash, offset = text.split(" ")
-            return AuditHead(int(seq), bytes.fromhex(entry_hash), int(offset))
-        except ValueError:
-            raise _unavailable(f"{self._path}: audit head {text!r} is malformed") from None
+        return _parse_head(self.meta(_HEAD_KEY), str(self._path))
 
     def set_audit_head(self, head: AuditHead) -> None:
-        self.set_meta("audit_head", f"{head.seq} {head.entry_hash.hex()} {head.offset}")
+        self.set_meta(_HEAD_KEY, _format_head(head))
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):
@@ -562,17 +572,10 @@ class MemoryLeaseStore:
             self._undo(lambda: trust.pop(digest))
 
     def audit_head(self) -> AuditHead | None:
-        text = self.meta("audit_head")
-        if text is None:
-            return None
-        try:
-            seq, entry_hash, offset = text.split(" ")
-            return AuditHead(int(seq), bytes.fromhex(entry_hash), int(offset))
-        except ValueError:
-            raise _unavailable(f"audit head {text!r} is malformed") from None
+        return _parse_head(self.meta(_HEAD_KEY), "the in-memory store")
 
     def set_audit_head(self, head: AuditHead) -> None:
-        self.set_meta("audit_head", f"{head.seq} {head.entry_hash.hex()} {head.offset}")
+        self.set_meta(_HEAD_KEY, _format_head(head))
 
     def meta(self, key: str) -> str | None:
         return self._read().meta.get(key)
@@ -603,10 +606,4 @@ def read_committed_head(path: str | os.PathLike[str]) -> AuditHead | None:
             connection.close()
     except sqlite3.Error as exc:
         raise _unavailable(f"cannot read {location}: {exc}") from None
-    if row is None:
-        return None
-    try:
-        seq, entry_hash, offset = str(row[0]).split(" ")
-        return AuditHead(int(seq), bytes.fromhex(entry_hash), int(offset))
-    except ValueError:
-        raise _unavailable(f"{location}: audit head {row[0]!r} is malformed") from None
+    return _parse_head(None if row is None else str(row[0]), str(location))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from pda_lease.adapters.errors import StateError, StateFailure
+from pda_lease.adapters.files import fsync_directory, write_all
 from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
 from pda_lease.kernel.inputs import TrustSnapshot, parse_trust_snapshot
 from pda_lease.kernel.model import Failure
@@ -93,9 +94,7 @@ class FileTrustSource:
         try:
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                view = memoryview(text)
-                while view:
-                    view = view[os.write(descriptor, view) :]
+                write_all(descriptor, text)
                 os.fsync(descriptor)
             finally:
                 os.close(descriptor)
@@ -106,15 +105,6 @@ class FileTrustSource:
                 temporary.unlink(missing_ok=True)
             raise _unavailable(f"cannot write {self._path}: {exc.strerror}") from None
         self._cached = None
-
-
-def fsync_directory(path: Path) -> None:
-    """Make a rename or a new file in ``path`` durable."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 class MemoryTrustSource:
