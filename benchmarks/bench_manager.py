@@ -250,50 +250,31 @@ class AppendThenCommit(Bench):
 
 
 class Acquire(Bench):
-    """Distinct manifests (a new task_id each), on one manager kept for the whole run."""
+    """Distinct manifests (a new task_id each), on one manager kept for the whole run; with
+    ``batch``, ``acquire_many`` of 32 per call (one audit append and one commit per batch),
+    still reported per decision so that it compares directly with one ``acquire`` each."""
 
-    def __init__(self, durable: bool) -> None:
+    def __init__(self, durable: bool, batch: bool = False) -> None:
         self.durable = durable
-        self.name = f"{'durable' if durable else 'in-memory'} acquire"
+        self.batch = batch
+        kind = "durable" if durable else "in-memory"
+        self.name = f"{kind} acquire_many (batches of 32)" if batch else f"{kind} acquire"
         self.chunk_size = 32 if durable else 64
-        self.next_task = 0
+        self.next_task = 10_000_000 if batch else 0
 
     def setup(self, root: Path) -> None:
-        self.manager = open_durable(root / "acquire") if self.durable else open_memory()
+        directory = root / ("acquire-batch" if self.batch else "acquire")
+        self.manager = open_durable(directory) if self.durable else open_memory()
 
     def chunk(self) -> tuple[int, float]:
         documents = [manifest(self.next_task + i) for i in range(self.chunk_size)]
         self.next_task += self.chunk_size
-        acquire = self.manager.acquire
+        acquire, acquire_many = self.manager.acquire, self.manager.acquire_many
         start = time.perf_counter()
-        decisions = [acquire(document) for document in documents]
-        elapsed = time.perf_counter() - start
-        if not all(isinstance(d, Grant) for d in decisions):
-            raise SystemExit(f"{self.name}: not granted: {decisions[0]}")
-        return len(decisions), elapsed
-
-    def close(self) -> None:
-        self.manager.close()
-
-
-class AcquireBatch(Bench):
-    """``acquire_many`` of 32 distinct manifests per call: one audit append and one commit per
-    batch; reported per decision, so it compares directly with ``durable acquire``."""
-
-    BATCH = 32
-
-    def __init__(self) -> None:
-        self.name = f"durable acquire_many (batches of {self.BATCH})"
-        self.next_task = 10_000_000
-
-    def setup(self, root: Path) -> None:
-        self.manager = open_durable(root / "acquire-batch")
-
-    def chunk(self) -> tuple[int, float]:
-        documents = [manifest(self.next_task + i) for i in range(self.BATCH)]
-        self.next_task += self.BATCH
-        start = time.perf_counter()
-        decisions = self.manager.acquire_many(documents)
+        if self.batch:
+            decisions = acquire_many(documents)
+        else:
+            decisions = [acquire(document) for document in documents]
         elapsed = time.perf_counter() - start
         if not all(isinstance(d, Grant) for d in decisions):
             raise SystemExit(f"{self.name}: not granted: {decisions[0]}")
@@ -855,7 +836,7 @@ def main(argv: list[str] | None = None) -> int:
             SqliteCommit(),
             AppendThenCommit(),
             Acquire(durable=True),
-            AcquireBatch(),
+            Acquire(durable=True, batch=True),
             Authorize(durable=True),
             Acquire(durable=False),
             Authorize(durable=False),
