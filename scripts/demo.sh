@@ -115,7 +115,8 @@ PY
 }
 
 say "10. acquire: the grant is in the audit log and committed to the store before the token is printed"
-pda-lease acquire "$work/manifest.json" | tee "$work/grant-1.json" | head -8
+pda-lease acquire "$work/manifest.json" > "$work/grant-1.json"
+python -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({k: d[k] for k in ("decision", "lease_id", "issued_at_ns", "expires_at_ns")}, indent=2))' "$work/grant-1.json"
 
 say "11. authorize: the executor's gate (signature, binding, time, revocation, trust, holder proof)"
 authorize_request "$work/grant-1.json" > "$work/request-1.json"
@@ -167,7 +168,8 @@ work = sys.argv[1]
 manifest = json.load(open(f"{work}/manifest.json")); manifest["task_id"] = "task-2026-0003"
 json.dump(manifest, open(f"{work}/manifest.json", "w"))
 PY
-pda-lease acquire "$work/manifest.json" | head -3
+pda-lease acquire "$work/manifest.json" > "$work/grant-3.json"
+python -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["decision"], d["lease_id"])' "$work/grant-3.json"
 python - "$S" <<'PY'
 import json, sys
 from pda_lease import Ed25519Signer, LeasePolicy
