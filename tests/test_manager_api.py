@@ -10,11 +10,29 @@ import os
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
-from pda_lease import Deny, Grant, LeasePolicy, UsageError, decide
+from pda_lease import (
+    Deny,
+    Grant,
+    InvalidLease,
+    LeasePolicy,
+    UsageError,
+    decide,
+    json_digest,
+    sign_holder_proof,
+)
 from pda_lease.adapters import FakeClock, MemoryAuditLog, MemoryLeaseStore, MemoryTrustSource
-from pda_lease.conformance import EPOCH, ISSUER, SECOND, base_manifest, base_policy, base_snapshot
+from pda_lease.conformance import (
+    EPOCH,
+    HOLDER,
+    ISSUER,
+    SECOND,
+    base_manifest,
+    base_policy,
+    base_snapshot,
+)
 from pda_lease.kernel.decide import Authority
 from pda_lease.manager import LeaseManager
 
@@ -132,3 +150,28 @@ def test_a_closed_manager_refuses_every_operation() -> None:
         manager.acquire(base_manifest())
     with pytest.raises(UsageError):
         manager.status()
+
+
+def test_a_damaged_stored_token_ends_the_lease_without_crashing_anything() -> None:
+    manager, store = memory_manager()
+    manifest = base_manifest()
+    grant = manager.acquire(manifest)
+    assert isinstance(grant, Grant)
+    record = store.lease(grant.lease_id)
+    assert record is not None
+    damaged = attrs.evolve(record, token=b"\x00" + record.token[1:])
+    store._state.leases[grant.lease_id] = damaged  # what a flipped byte on disk would give
+    [lease] = manager.status().leases
+    assert (lease.state, lease.code, lease.reason) == ("ended", "UNAVAILABLE", "STORE_UNAVAILABLE")
+    applied = manager.apply_trust_snapshot(dict(base_snapshot(0), sequence=8))
+    assert applied.revoked == ()
+    proof = sign_holder_proof(HOLDER, grant.lease_id, bytes(16))
+    with pytest.raises(InvalidLease) as refused:
+        manager.authorize(
+            grant.token, proof, task_id=manifest["task_id"], manifest_digest=json_digest(manifest)
+        )
+    # Trust fell to 0, but the damaged record decides first: it is not the granted token.
+    assert (refused.value.deny.code, refused.value.deny.reason) == (
+        "INVALID_TOKEN",
+        "UNKNOWN_LEASE",
+    )

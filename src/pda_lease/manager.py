@@ -61,6 +61,7 @@ from pda_lease.kernel.model import Failure
 from pda_lease.kernel.token import (
     LEASE_ID_BYTES,
     MAX_TOKEN_BYTES,
+    LeaseClaims,
     VerifiedLease,
     decode_unverified,
     time_standing,
@@ -264,6 +265,18 @@ def _deny_json(refusal: Deny) -> dict[str, object]:
 
 def _time_json(now: MonotonicTime | None) -> object:
     return None if now is None else now.to_json()
+
+
+def _stored_claims(lease: LeaseRecord) -> LeaseClaims | None:
+    """The claims of a stored token, or None if the stored bytes no longer decode.
+
+    ``authorize`` compares the presented token with the stored bytes, so a damaged record can
+    never authorize; here it must not crash ``status`` or the trust sweep either.
+    """
+    try:
+        return decode_unverified(lease.token).claims
+    except InvalidLease:
+        return None
 
 
 def _lease_id_of(token: bytes) -> bytes | None:
@@ -988,7 +1001,9 @@ class LeaseManager:
                 bodies: list[dict[str, Any]] = [self._trust_body(parsed, now, applied=True)]
                 records: list[RevocationRecord] = []
                 for lease in self._store.live_leases(now.epoch, now.ns):
-                    claims = decode_unverified(lease.token).claims
+                    claims = _stored_claims(lease)
+                    if claims is None:  # a damaged record: authorize refuses it already
+                        continue
                     judged = standing(claims, now, parsed, self._authority.policy)
                     if isinstance(judged, Deny) and judged.reason == "TRUST_DECAYED":
                         bodies.append(
@@ -1051,7 +1066,9 @@ class LeaseManager:
         revocation = revocations.get(lease.lease_id)
         if revocation is not None:
             return LeaseStatus(lease, "revoked", str(Code.LEASE_REVOKED), revocation.cause)
-        claims = decode_unverified(lease.token).claims
+        claims = _stored_claims(lease)
+        if claims is None:
+            return LeaseStatus(lease, "ended", str(Code.UNAVAILABLE), "STORE_UNAVAILABLE")
         late = time_standing(claims, now)
         if late is not None:
             return LeaseStatus(lease, "expired", str(late.code), late.reason)
