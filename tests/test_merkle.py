@@ -33,6 +33,7 @@ from pda_lease.transparency.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     MAX_TREE_SIZE,
+    Frontier,
     MerkleTree,
     ProofError,
     ProofFailure,
@@ -754,3 +755,36 @@ def test_error_type_and_package_exports() -> None:
         assert getattr(transparency_pkg, name) is not None
     assert transparency_pkg.MerkleTree is MerkleTree
     assert transparency_pkg.verify_inclusion is verify_inclusion
+
+
+# ------------------------------------------------------------------------------ frontier ---
+
+
+@given(st.lists(st.binary(max_size=8), max_size=80))
+def test_a_frontier_has_the_naive_root_at_every_size(leaves: list[bytes]) -> None:
+    frontier = Frontier()
+    assert frontier.root() == ref_mth([]) == EMPTY_ROOT
+    for count, data in enumerate(leaves, start=1):
+        frontier = frontier.append(ref_leaf(data))
+        assert frontier.size == count
+        assert len(frontier.hashes) == bin(count).count("1")
+        assert frontier.root() == ref_mth(leaves[:count])
+    assert Frontier.from_text(frontier.to_text()) == frontier
+    assert Frontier().extend(ref_leaf(d) for d in leaves) == frontier
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Frontier(1, ()),  # one hash per set bit
+        lambda: Frontier(2, (b"\x00" * 32, b"\x00" * 32)),
+        lambda: Frontier(1, (b"\x00" * 31,)),
+        lambda: Frontier(-1, ()),
+        lambda: Frontier().append(b"short"),
+        lambda: Frontier.from_text("x"),
+        lambda: Frontier.from_text("1 zz"),
+    ],
+)
+def test_a_malformed_frontier_is_refused(build: Callable[[], object]) -> None:
+    with pytest.raises((UsageError, ProofError)):
+        build()

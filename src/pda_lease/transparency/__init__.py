@@ -21,6 +21,7 @@ from pda_lease.transparency.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     MAX_TREE_SIZE,
+    Frontier,
     MerkleTree,
     ProofError,
     ProofFailure,
@@ -33,6 +34,7 @@ from pda_lease.transparency.merkle import (
 
 __all__ = [
     "EMPTY_ROOT",
+    "Frontier",
     "HASH_SIZE",
     "MAX_TREE_SIZE",
     "Checkpoint",

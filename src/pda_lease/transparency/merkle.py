@@ -85,12 +85,15 @@ import enum
 import hashlib
 from collections.abc import Iterable, Sequence
 
+import attrs
+
 from pda_lease.kernel.errors import PdaLeaseError, UsageError
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MAX_TREE_SIZE",
+    "Frontier",
     "MerkleTree",
     "ProofError",
     "ProofFailure",
@@ -180,6 +183,73 @@ def root(leaves: Iterable[bytes]) -> bytes:
 def _split(n: int) -> int:
     """The largest power of two strictly less than ``n`` (``n > 1``)."""
     return 1 << ((n - 1).bit_length() - 1)
+
+
+# ----------------------------------------------------------------------------- frontier ---
+
+
+@attrs.frozen
+class Frontier:
+    """The O(log n) state that an append-only log needs to know its root: a compact range.
+
+    ``hashes`` are the roots of the perfect subtrees that make up the first ``size`` leaves,
+    largest (leftmost) first, one for each bit set in ``size``. Appending a leaf merges equal
+    subtrees like a binary counter; the root folds them from the right, which is exactly
+    ``MTH`` (each perfect left part is the RFC's split at the largest power of two). A durable
+    log keeps this value beside its head, so it can sign the root of every new size without
+    keeping, or rereading, its leaves.
+    """
+
+    size: int = 0
+    hashes: tuple[bytes, ...] = ()
+
+    def __attrs_post_init__(self) -> None:
+        _check_int("size", self.size)
+        _check_size("size", self.size)
+        if len(self.hashes) != self.size.bit_count():
+            raise UsageError("a frontier holds one hash per bit set in its size")
+        for value in self.hashes:
+            if type(value) is not bytes or len(value) != HASH_SIZE:
+                raise UsageError("frontier hashes are 32-byte values")
+
+    def append(self, leaf_hash: bytes) -> Frontier:
+        """The frontier after one more leaf (given as its leaf hash)."""
+        if type(leaf_hash) is not bytes or len(leaf_hash) != HASH_SIZE:
+            raise UsageError("a leaf hash is 32 bytes")
+        stack = [*self.hashes, leaf_hash]
+        carry = self.size
+        while carry & 1:
+            right = stack.pop()
+            stack[-1] = node_hash(stack[-1], right)
+            carry >>= 1
+        return Frontier(self.size + 1, tuple(stack))
+
+    def extend(self, leaf_hashes: Iterable[bytes]) -> Frontier:
+        frontier = self
+        for value in leaf_hashes:
+            frontier = frontier.append(value)
+        return frontier
+
+    def root(self) -> bytes:
+        """``MTH`` of the first ``size`` leaves."""
+        if not self.hashes:
+            return EMPTY_ROOT
+        result = self.hashes[-1]
+        for left in reversed(self.hashes[:-1]):
+            result = node_hash(left, result)
+        return result
+
+    def to_text(self) -> str:
+        """``<size> <hex hash>...``: the form a store keeps."""
+        return " ".join([str(self.size), *(value.hex() for value in self.hashes)])
+
+    @classmethod
+    def from_text(cls, text: str) -> Frontier:
+        parts = text.split(" ")
+        try:
+            return cls(int(parts[0]), tuple(bytes.fromhex(part) for part in parts[1:]))
+        except ValueError:
+            raise UsageError(f"not a frontier: {text[:80]!r}") from None
 
 
 # --------------------------------------------------------------------------------- tree ---
