@@ -23,11 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from pda_lease import conformance
 from pda_lease.adapters import jsonio
-from pda_lease.adapters.audit import verify_audit_file
+from pda_lease.adapters.audit import read_leaf_hashes, verify_audit_file
 from pda_lease.adapters.clock import BootClock
-from pda_lease.adapters.store import read_committed_head
+from pda_lease.adapters.errors import StateError
+from pda_lease.adapters.store import read_committed_head, read_committed_meta
 from pda_lease.kernel.catalog import Deny
 from pda_lease.kernel.crypto import Ed25519Signer, cose_key_thumbprint
 from pda_lease.kernel.decide import sign_hrc
@@ -35,6 +38,13 @@ from pda_lease.kernel.errors import InvalidLease, PdaLeaseError
 from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime, json_digest
 from pda_lease.kernel.token import ALG_ED25519, decode_unverified, sign_holder_proof
 from pda_lease.manager import AUDIT_FILE, DATABASE_FILE, QUARANTINE_FILE, LeaseManager
+from pda_lease.transparency.checkpoint import (
+    Checkpoint,
+    NoteError,
+    VerifierKey,
+    open_checkpoint,
+)
+from pda_lease.transparency.merkle import MerkleTree, ProofError, verify_consistency
 
 MAX_INPUT_BYTES = 16 << 20
 
@@ -427,13 +437,98 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     view["quarantined_tails"] = (
         len(quarantine.read_bytes().splitlines()) if quarantine.exists() else 0
     )
+    if report.ok:
+        problem = _check_stored_checkpoint(args, directory)
+        view["checkpoint_ok"] = problem is None
+        if problem is not None:
+            report = attrs.evolve(report, ok=False, first_bad_line=None, problem=problem)
+            view.update(ok=False, problem=problem)
     if args.json:
         _print(view)
     elif report.ok:
         print(f"audit log OK: {report.entries} entries, head {view['head_hash']}")
     else:
-        print(f"audit log BROKEN at line {report.first_bad_line}: {report.problem}")
+        where = f" at line {report.first_bad_line}" if report.first_bad_line else ""
+        print(f"audit log BROKEN{where}: {report.problem}")
     return 0 if report.ok else 1
+
+
+def _check_stored_checkpoint(args: argparse.Namespace, directory: Path) -> str | None:
+    """The store's latest checkpoint must be signed by the issuer and match the log's root."""
+    note = read_committed_meta(directory / DATABASE_FILE, "checkpoint")
+    if note is None or not (directory / SEED_FILE).exists():
+        return None
+    verifier = _log_verifier(args)
+    try:
+        checkpoint = open_checkpoint(note, [verifier], origin=note.split("\n", 1)[0]).checkpoint
+    except NoteError as exc:
+        return f"the stored checkpoint does not verify: {exc}"
+    try:
+        leaves = read_leaf_hashes(directory / AUDIT_FILE, checkpoint.size)
+    except StateError as exc:
+        return f"the stored checkpoint covers {checkpoint.size} entries: {exc.detail}"
+    if MerkleTree(leaves).root() != checkpoint.root_hash:
+        return f"the log's Merkle root at size {checkpoint.size} is not the signed checkpoint's"
+    return None
+
+
+def _log_verifier(args: argparse.Namespace) -> VerifierKey:
+    """The checkpoint key to trust: ``--vkey``, else the state directory's own issuer key."""
+    vkey = getattr(args, "vkey", None)
+    if vkey:
+        try:
+            return VerifierKey.parse(vkey)
+        except NoteError as exc:
+            raise CliError(f"--vkey: {exc}") from None
+    directory = _state_dir(args)
+    signer = Ed25519Signer(_read_seed(str(directory / SEED_FILE)))
+    policy = LeasePolicy.from_json(read_json(str(directory / POLICY_FILE)))
+    return VerifierKey(policy.issuer, signer.public_key)
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    with _open_manager(args) as manager:
+        note = manager.checkpoint()
+        vkey = manager.log_verifier().to_vkey()
+    if args.vkey_only:
+        print(vkey)
+    else:
+        sys.stdout.write(note)
+    return 0
+
+
+def _read_checkpoint(path: str, verifier: VerifierKey) -> Checkpoint:
+    text = read_text(path)
+    try:
+        origin = text.split("\n", 1)[0]
+        return open_checkpoint(text, [verifier], origin=origin).checkpoint
+    except NoteError as exc:
+        raise CliError(f"{path}: {exc}") from None
+
+
+def cmd_audit_consistency(args: argparse.Namespace) -> int:
+    """Prove from the log that NEW extends OLD; both must be signed by the trusted key."""
+    verifier = _log_verifier(args)
+    old = _read_checkpoint(args.old, verifier)
+    new = _read_checkpoint(args.new, verifier)
+    view: dict[str, object] = {"old_size": old.size, "new_size": new.size}
+    if old.origin != new.origin:
+        view.update(ok=False, problem="the checkpoints are of different logs (origins differ)")
+    elif old.size > new.size:
+        view.update(ok=False, problem="the old checkpoint is larger than the new one")
+    else:
+        leaves = read_leaf_hashes(_state_dir(args) / AUDIT_FILE, new.size)
+        tree = MerkleTree(leaves)
+        proof = tree.consistency_proof(old.size, new.size)
+        view["proof"] = [element.hex() for element in proof]
+        try:
+            verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
+        except ProofError as exc:
+            view.update(ok=False, problem=f"{exc.reason}: the log does not prove NEW extends OLD")
+        else:
+            view.update(ok=True, problem=None)
+    _print(view)
+    return 0 if view["ok"] else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -538,6 +633,16 @@ def build_parser() -> argparse.ArgumentParser:
     q = audit.add_parser("verify", help="check the whole chain; non-zero at the first bad line")
     q.add_argument("--json", action="store_true")
     q.set_defaults(run=cmd_audit_verify, command="audit verify")
+    q = audit.add_parser("checkpoint", help="print the latest signed checkpoint (C2SP note)")
+    q.add_argument("--vkey-only", action="store_true", help="print the verifier key instead")
+    q.set_defaults(run=cmd_audit_checkpoint, command="audit checkpoint")
+    q = audit.add_parser(
+        "consistency", help="prove from the log that checkpoint NEW extends checkpoint OLD"
+    )
+    q.add_argument("old")
+    q.add_argument("new")
+    q.add_argument("--vkey", help="verifier key to trust (default: this state's issuer key)")
+    q.set_defaults(run=cmd_audit_consistency, command="audit consistency")
     p = command("status", "live, expired, revoked and ended leases")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)

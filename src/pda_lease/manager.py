@@ -67,6 +67,8 @@ from pda_lease.kernel.token import (
     time_standing,
     verify_token,
 )
+from pda_lease.transparency.checkpoint import Checkpoint, VerifierKey, sign_note
+from pda_lease.transparency.merkle import Frontier, leaf_hash
 
 DATABASE_FILE = "leases.db"
 AUDIT_FILE = "audit.jsonl"
@@ -267,6 +269,16 @@ def _time_json(now: MonotonicTime | None) -> object:
     return None if now is None else now.to_json()
 
 
+_FRONTIER_KEY = "merkle_frontier"
+_CHECKPOINT_KEY = "checkpoint"
+_ORIGIN_KEY = "log_origin"
+
+
+def _entry_leaf(entry: AuditEntry) -> bytes:
+    """The Merkle leaf hash of an audit entry: its line, without the newline (§12.9)."""
+    return leaf_hash(canonical_json(entry.record))
+
+
 def _stored_claims(lease: LeaseRecord) -> LeaseClaims | None:
     """The claims of a stored token, or None if the stored bytes no longer decode.
 
@@ -335,6 +347,7 @@ class LeaseManager:
         audit: AuditLog,
     ) -> None:
         self._authority = Authority(signer, policy)
+        self._signer = signer
         self._clock = clock
         self._trust = trust_source
         self._store = store
@@ -446,8 +459,74 @@ class LeaseManager:
                 yield
                 if self._settling[1]:  # the operation appended nothing of its own
                     self._append([])
+                self._seal(committed)
             finally:
                 self._settling = None
+
+    def _seal(self, committed: AuditHead | None) -> None:
+        """Extend the Merkle frontier to the new head and sign a checkpoint of it (§12.9).
+
+        Runs inside the write transaction, after the audit append and before the commit, so
+        the frontier, the checkpoint and the head are committed together: every checkpoint
+        the manager signs covers a prefix of the log that extends the previous one, and two
+        signed checkpoints can never disagree.
+        """
+        head = self._store.audit_head()
+        if head is None or head == committed:
+            return
+        frontier = self._frontier(committed)
+        new = [entry for entry in self._audit.pending(committed) if entry.seq <= head.seq]
+        frontier = frontier.extend(_entry_leaf(entry) for entry in new)
+        if frontier.size != head.seq + 1:
+            raise StateError(
+                StateFailure.AUDIT_UNAVAILABLE,
+                f"the Merkle frontier covers {frontier.size} entries but the head is entry "
+                f"{head.seq}",
+            )
+        self._store.set_meta(_FRONTIER_KEY, frontier.to_text())
+        checkpoint = Checkpoint(self._log_origin(), frontier.size, frontier.root())
+        note = sign_note(checkpoint.to_text(), self._log_key_name(), self._signer)
+        self._store.set_meta(_CHECKPOINT_KEY, note)
+
+    def _frontier(self, committed: AuditHead | None) -> Frontier:
+        """The frontier at the committed head; rebuilt from the log if the store lacks it."""
+        if committed is None:
+            return Frontier()
+        text = self._store.meta(_FRONTIER_KEY)
+        if text is not None:
+            try:
+                frontier = Frontier.from_text(text)
+            except UsageError:
+                frontier = None
+            if frontier is not None and frontier.size == committed.seq + 1:
+                return frontier
+        # A state directory from before checkpoints (or a damaged value): one full pass.
+        return Frontier().extend(
+            _entry_leaf(entry) for entry in self._audit.pending(None) if entry.seq <= committed.seq
+        )
+
+    def _log_origin(self) -> str:
+        origin = self._store.meta(_ORIGIN_KEY)
+        if origin is None:
+            first = self._audit.pending(None)[0]  # once per state directory
+            origin = f"pda-lease.audit/{first.record['log_id']}"
+            self._store.set_meta(_ORIGIN_KEY, origin)
+        return origin
+
+    def _log_key_name(self) -> str:
+        return self._authority.policy.issuer
+
+    def log_verifier(self) -> VerifierKey:
+        """The key (C2SP vkey) that verifies this log's checkpoints: the issuer's."""
+        return VerifierKey(self._log_key_name(), self._authority.public_key)
+
+    def checkpoint(self) -> str:
+        """The latest signed checkpoint (a C2SP signed note) of the audit log."""
+        with self._operation():
+            note = self._store.meta(_CHECKPOINT_KEY)
+            if note is None:  # pragma: no cover - every open seals one
+                raise StateError(StateFailure.STORE_UNAVAILABLE, "no checkpoint has been signed")
+            return note
 
     def _append(self, bodies: list[dict[str, Any]]) -> list[AuditEntry]:
         """Append inside ``_transaction``; returns this operation's own entries.
@@ -539,6 +618,8 @@ class LeaseManager:
             if appended:
                 self._store.set_meta("authority", self._authority_marker())
             self._store.set_audit_head(self._audit.head())
+            if self._store.meta(_CHECKPOINT_KEY) is None or self._store.audit_head() != committed:
+                self._seal(None if self._store.meta(_CHECKPOINT_KEY) is None else committed)
 
     def _settle(
         self, entries: list[AuditEntry], committed: AuditHead | None

@@ -219,6 +219,41 @@ def verify_audit_file(
         os.close(handle)
 
 
+def read_leaf_hashes(path: str | os.PathLike[str], limit: int | None = None) -> list[bytes]:
+    """RFC 9162 leaf hashes of the log's first ``limit`` entries (all if None), in order.
+
+    Each line (without its newline) is one leaf. The chain is verified while reading; any
+    break, a torn line among them, or fewer entries than ``limit`` is a
+    ``StateError(AUDIT_UNAVAILABLE)`` naming the line.
+    """
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _unavailable(f"cannot read {path}: {exc.strerror}") from None
+    leaves: list[bytes] = []
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle, fcntl.LOCK_SH)
+        seq, prev = 0, GENESIS_HASH
+        for line, offset, complete in _iter_lines(handle, 0):
+            if limit is not None and seq >= limit:
+                break
+            if not complete:
+                raise AuditProblem(seq + 1, "incomplete last line (torn write)")
+            entry = check_line(line, seq, prev, offset)
+            leaves.append(hashlib.sha256(b"\x00" + line).digest())
+            seq, prev = seq + 1, entry.entry_hash
+    except AuditProblem as problem:
+        raise _unavailable(f"{path}: line {problem.line_number}: {problem.problem}") from None
+    except OSError as exc:
+        raise _unavailable(f"cannot read {path}: {exc.strerror}") from None
+    finally:
+        os.close(handle)
+    if limit is not None and len(leaves) < limit:
+        raise _unavailable(f"{path} holds {len(leaves)} entries, fewer than {limit}")
+    return leaves
+
+
 @runtime_checkable
 class AuditLog(Protocol):
     """A durable, hash-chained, append-only log. Failures raise ``StateError(AUDIT_...)``."""

@@ -593,17 +593,22 @@ class MemoryLeaseStore:
         pass
 
 
-def read_committed_head(path: str | os.PathLike[str]) -> AuditHead | None:
-    """The committed audit head of a store, read without migrating or writing anything."""
+def read_committed_meta(path: str | os.PathLike[str], key: str) -> str | None:
+    """One committed metadata value of a store, read without migrating or writing anything."""
     location = Path(path)
     if not location.exists():
         return None
     try:
         connection = sqlite3.connect(f"{location.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            row = connection.execute("SELECT value FROM meta WHERE key = 'audit_head'").fetchone()
+            row = connection.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         finally:
             connection.close()
     except sqlite3.Error as exc:
         raise _unavailable(f"cannot read {location}: {exc}") from None
-    return _parse_head(None if row is None else str(row[0]), str(location))
+    return None if row is None else str(row[0])
+
+
+def read_committed_head(path: str | os.PathLike[str]) -> AuditHead | None:
+    """The committed audit head of a store, read without migrating or writing anything."""
+    return _parse_head(read_committed_meta(path, _HEAD_KEY), str(path))

@@ -34,10 +34,10 @@ from pda_lease.transparency.merkle import (
 
 __all__ = [
     "EMPTY_ROOT",
-    "Frontier",
     "HASH_SIZE",
     "MAX_TREE_SIZE",
     "Checkpoint",
+    "Frontier",
     "MerkleTree",
     "NoteError",
     "NoteErrorReason",
