@@ -68,7 +68,7 @@ from pda_lease.kernel.token import (
     verify_token,
 )
 from pda_lease.transparency.checkpoint import Checkpoint, VerifierKey, sign_note
-from pda_lease.transparency.merkle import Frontier, leaf_hash
+from pda_lease.transparency.merkle import Frontier
 
 DATABASE_FILE = "leases.db"
 AUDIT_FILE = "audit.jsonl"
@@ -274,11 +274,6 @@ _CHECKPOINT_KEY = "checkpoint"
 _ORIGIN_KEY = "log_origin"
 
 
-def _entry_leaf(entry: AuditEntry) -> bytes:
-    """The Merkle leaf hash of an audit entry: its line, without the newline (§12.9)."""
-    return leaf_hash(canonical_json(entry.record))
-
-
 def _stored_claims(lease: LeaseRecord) -> LeaseClaims | None:
     """The claims of a stored token, or None if the stored bytes no longer decode.
 
@@ -348,6 +343,7 @@ class LeaseManager:
     ) -> None:
         self._authority = Authority(signer, policy)
         self._signer = signer
+        self._origin: str | None = None
         self._clock = clock
         self._trust = trust_source
         self._store = store
@@ -475,8 +471,7 @@ class LeaseManager:
         if head is None or head == committed:
             return
         frontier = self._frontier(committed)
-        new = [entry for entry in self._audit.pending(committed) if entry.seq <= head.seq]
-        frontier = frontier.extend(_entry_leaf(entry) for entry in new)
+        frontier = frontier.extend(self._audit.leaf_hashes(committed, head.seq))
         if frontier.size != head.seq + 1:
             raise StateError(
                 StateFailure.AUDIT_UNAVAILABLE,
@@ -501,16 +496,18 @@ class LeaseManager:
             if frontier is not None and frontier.size == committed.seq + 1:
                 return frontier
         # A state directory from before checkpoints (or a damaged value): one full pass.
-        return Frontier().extend(
-            _entry_leaf(entry) for entry in self._audit.pending(None) if entry.seq <= committed.seq
-        )
+        return Frontier().extend(self._audit.leaf_hashes(None, committed.seq))
 
     def _log_origin(self) -> str:
+        if self._origin is not None:
+            return self._origin
         origin = self._store.meta(_ORIGIN_KEY)
         if origin is None:
             first = self._audit.pending(None)[0]  # once per state directory
             origin = f"pda-lease.audit/{first.record['log_id']}"
             self._store.set_meta(_ORIGIN_KEY, origin)
+            return origin  # cached only once committed, on the next call
+        self._origin = origin
         return origin
 
     def _log_key_name(self) -> str:

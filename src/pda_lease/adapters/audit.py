@@ -54,6 +54,7 @@ class AuditEntry:
     entry_hash: bytes
     record: Mapping[str, object] = attrs.field(eq=False, repr=False)
     offset: int
+    leaf_hash: bytes = attrs.field(repr=False)  # RFC 9162 leaf hash of the line (§12.9)
 
     @property
     def event(self) -> str:
@@ -92,6 +93,11 @@ class AuditProblem(Exception):
         super().__init__(f"line {line_number}: {problem}")
         self.line_number = line_number
         self.problem = problem
+
+
+def merkle_leaf(line: bytes) -> bytes:
+    """RFC 9162 leaf hash of an audit line given without its newline: SHA-256(0x00 || line)."""
+    return hashlib.sha256(b"\x00" + line).digest()
 
 
 def entry_hash_of(record: Mapping[str, object]) -> bytes:
@@ -142,7 +148,7 @@ def check_line(line: bytes, seq: int, prev_hash: bytes, offset: int) -> AuditEnt
         raise AuditProblem(number, "entry_hash does not match the record (edited line)")
     if canonical_json(record) != line:
         raise AuditProblem(number, "line is not in canonical form")
-    return AuditEntry(seq, prev_hash, computed, record, offset)
+    return AuditEntry(seq, prev_hash, computed, record, offset, merkle_leaf(line))
 
 
 def _iter_lines(handle: int, start: int) -> Iterator[tuple[bytes, int, bool]]:
@@ -241,7 +247,7 @@ def read_leaf_hashes(path: str | os.PathLike[str], limit: int | None = None) -> 
             if not complete:
                 raise AuditProblem(seq + 1, "incomplete last line (torn write)")
             entry = check_line(line, seq, prev, offset)
-            leaves.append(hashlib.sha256(b"\x00" + line).digest())
+            leaves.append(merkle_leaf(line))
             seq, prev = seq + 1, entry.entry_hash
     except AuditProblem as problem:
         raise _unavailable(f"{path}: line {problem.line_number}: {problem.problem}") from None
@@ -261,6 +267,8 @@ class AuditLog(Protocol):
     def recover(self, committed: AuditHead | None) -> list[AuditEntry]: ...
 
     def pending(self, committed: AuditHead | None) -> list[AuditEntry]: ...
+
+    def leaf_hashes(self, committed: AuditHead | None, last_seq: int) -> list[bytes]: ...
 
     def append(self, bodies: Sequence[Mapping[str, object]]) -> list[AuditEntry]: ...
 
@@ -293,6 +301,7 @@ class JsonlAuditLog:
         self._prev = GENESIS_HASH
         self._offset = 0
         self._recovered = False
+        self._leaves: dict[int, bytes] = {}  # recent Merkle leaves by seq (§12.9)
         try:
             created = not self._path.exists()
             self._fd = os.open(
@@ -389,6 +398,7 @@ class JsonlAuditLog:
                 raise self._fail(f"line {problem.line_number}: {problem.problem}") from None
             entries.append(entry)
             self._seq, self._prev, self._offset = entry.seq, entry.entry_hash, entry.offset
+        self._remember(entries)
         return entries
 
     def _quarantine_tail(self, start: int, end: int) -> None:
@@ -440,7 +450,14 @@ class JsonlAuditLog:
             prev = bytes.fromhex(str(record["entry_hash"]))
             lines.append(line)
             entries.append(
-                AuditEntry(seq, bytes.fromhex(str(record["prev_hash"])), prev, record, offset)
+                AuditEntry(
+                    seq,
+                    bytes.fromhex(str(record["prev_hash"])),
+                    prev,
+                    record,
+                    offset,
+                    merkle_leaf(line[:-1]),
+                )
             )
         data = b"".join(lines)
         try:
@@ -457,6 +474,7 @@ class JsonlAuditLog:
         except OSError as exc:
             raise self._fail(f"fdatasync failed ({exc.strerror})") from None
         self._seq, self._prev, self._offset = seq, prev, offset
+        self._remember(entries)
         return entries
 
     def recover(self, committed: AuditHead | None) -> list[AuditEntry]:
@@ -509,6 +527,7 @@ class JsonlAuditLog:
                     entry = check_line(line, seq + 1, prev, offset)
                     entries.append(entry)
                     seq, prev = entry.seq, entry.entry_hash
+                self._remember(entries)
                 return entries
             except AuditProblem as problem:
                 raise self._fail(f"line {problem.line_number}: {problem.problem}") from None
@@ -530,6 +549,31 @@ class JsonlAuditLog:
 
     def head(self) -> AuditHead:
         return AuditHead(self._seq, self._prev, self._offset)
+
+    _KEEP_LEAVES = 1 << 16
+
+    def _remember(self, entries: Sequence[AuditEntry]) -> None:
+        for entry in entries:
+            self._leaves[entry.seq] = entry.leaf_hash
+        if len(self._leaves) > self._KEEP_LEAVES:
+            floor = self._seq - self._KEEP_LEAVES // 2
+            self._leaves = {seq: leaf for seq, leaf in self._leaves.items() if seq > floor}
+
+    def leaf_hashes(self, committed: AuditHead | None, last_seq: int) -> list[bytes]:
+        """Merkle leaf hashes of the entries after ``committed`` up to ``last_seq``.
+
+        Every entry this instance wrote or read is remembered, so a commit's new leaves come
+        from memory; anything else is read back (and verified) from the committed head.
+        """
+        first = 0 if committed is None else committed.seq + 1
+        wanted = range(first, last_seq + 1)
+        if all(seq in self._leaves for seq in wanted):
+            return [self._leaves[seq] for seq in wanted]
+        by_seq = {entry.seq: entry.leaf_hash for entry in self.pending(committed)}
+        try:
+            return [by_seq[seq] for seq in wanted]
+        except KeyError:
+            raise _unavailable(f"{self._path} ends before entry {last_seq}") from None
 
     def verify(self) -> VerifyReport:
         return verify_audit_file(self._path)
@@ -607,6 +651,7 @@ class MemoryAuditLog:
                     prev,
                     record,
                     len(self.lines) + len(lines),
+                    merkle_leaf(line[:-1]),
                 )
             )
         self.lines.extend(lines)
@@ -624,6 +669,14 @@ class MemoryAuditLog:
     def head(self) -> AuditHead:
         seq, prev, offset = self._head()
         return AuditHead(seq, prev, offset)
+
+    def leaf_hashes(self, committed: AuditHead | None, last_seq: int) -> list[bytes]:
+        if not self.available:
+            raise _unavailable("the in-memory audit log is switched off")
+        first = 0 if committed is None else committed.seq + 1
+        if last_seq >= len(self.lines):
+            raise _unavailable(f"the in-memory audit log ends before entry {last_seq}")
+        return [merkle_leaf(line[:-1]) for line in self.lines[first : last_seq + 1]]
 
     def records(self) -> list[dict[str, object]]:
         return [json.loads(line) for line in self.lines]
