@@ -100,6 +100,7 @@ json.dump(dict(base_snapshot(1000), sequence=8), open(f"{work}/trust-8.json", "w
 json.dump(dict(base_snapshot(9000), sequence=9), open(f"{work}/trust-9.json", "w"))
 PY
 pda-lease init --issuer-key "$work/issuer.seed" --policy "$work/policy.json" --trust "$work/trust-7.json"
+pda-lease audit checkpoint > "$work/checkpoint-1.note"
 
 authorize_request() {  # $1 = grant JSON file -> a request with a fresh challenge signed by the holder
   local lease token challenge
@@ -184,3 +185,10 @@ for name, clock in (("this boot", BootClock()), ("after a reboot", FakeClock("ne
         print(f"{name:>15}: {json.dumps(manager.status().counts())}")
 PY
 pda-lease audit verify
+
+say "17. transparency: every commit signs a checkpoint (C2SP note) of the audit log's Merkle root"
+pda-lease audit checkpoint | tee "$work/checkpoint-2.note"
+printf -- '-- the verifier key, to be trusted out of band:\n'
+pda-lease audit checkpoint --vkey-only
+printf -- '-- an RFC 9162 consistency proof that the log only grew since initialisation:\n'
+pda-lease audit consistency "$work/checkpoint-1.note" "$work/checkpoint-2.note"
