@@ -192,3 +192,6 @@ printf -- '-- the verifier key, to be trusted out of band:\n'
 pda-lease audit checkpoint --vkey-only
 printf -- '-- an RFC 9162 consistency proof that the log only grew since initialisation:\n'
 pda-lease audit consistency "$work/checkpoint-1.note" "$work/checkpoint-2.note"
+
+say "18. replay: every recorded decision re-run through the kernel, byte for byte"
+pda-lease replay --quiet "$S/audit.jsonl"

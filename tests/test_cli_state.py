@@ -215,3 +215,19 @@ def test_init_refuses_a_policy_for_another_key_and_a_second_init(
     again = ["--state", world["state"], "init", "--issuer-key", str(world["tmp"] / "issuer.seed")]
     status, _, err = run([*again, "--policy", str(world["tmp"] / "policy.json")], capsys)
     assert status == 2 and "already initialised" in err
+
+
+def test_replay_of_the_state_directorys_log(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state", world["state"]]
+    assert run([*state, "acquire", world["manifest_file"]], capsys)[0] == 0
+    assert run([*state, "acquire", str(world["tmp"] / "nowhere")], capsys)[0] == 2
+    log = str(Path(world["state"]) / "audit.jsonl")
+    status, report, _ = run(["replay", "--json", "--workers", "1", log], capsys)
+    assert status == 0 and report["ok"] and report["decisions_replayed"] == 1
+    lines = Path(log).read_bytes().split(b"\n")
+    lines[3] = lines[3].replace(b'"GRANT"', b'"GRANS"', 1)  # the decision entry
+    Path(log).write_bytes(b"\n".join(lines))
+    status, text, _ = run(["replay", "--quiet", log], capsys)
+    assert status == 1 and "line 4" in text

@@ -42,3 +42,4 @@ def test_the_demo_runs_end_to_end() -> None:
         assert marker in out, marker
     assert re.search(r"conformance: [1-9][0-9]* passed, 0 failed", out)
     assert "pda-lease.audit/" in out and '"ok": true' in out
+    assert out.rstrip().splitlines()[-1].startswith("replay OK")

@@ -38,6 +38,7 @@ from pda_lease.kernel.errors import InvalidLease, PdaLeaseError
 from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime, json_digest
 from pda_lease.kernel.token import ALG_ED25519, decode_unverified, sign_holder_proof
 from pda_lease.manager import AUDIT_FILE, DATABASE_FILE, QUARANTINE_FILE, LeaseManager
+from pda_lease.replay import replay_file
 from pda_lease.transparency.checkpoint import (
     Checkpoint,
     NoteError,
@@ -531,6 +532,42 @@ def cmd_audit_consistency(args: argparse.Namespace) -> int:
     return 0 if view["ok"] else 1
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Re-run every recorded decision and require byte-identical outcomes (spec §12.3)."""
+    show = args.progress or (not args.quiet and sys.stderr.isatty())
+    last = [-1]
+
+    def progress(done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        if show and percent != last[0]:
+            last[0] = percent
+            print(f"\rreplay: {percent:3d}% of {total:,} bytes", end="", file=sys.stderr)
+
+    report = replay_file(args.audit_log, workers=args.workers, progress=progress)
+    if show:
+        print(file=sys.stderr)
+    if args.json:
+        _print(report.to_json())
+    elif report.ok:
+        print(
+            f"replay OK: {report.entries} entries, {report.decisions_replayed} decisions "
+            f"replayed byte for byte, {sum(report.decisions_checked.values())} checked by "
+            f"category, {sum(report.decisions_skipped.values())} skipped (manager refusals)"
+        )
+    else:
+        if not report.chain_ok:
+            print(f"replay: audit chain BROKEN at line {report.chain_line}: {report.chain_problem}")
+        divergence = report.first_divergence
+        if divergence is not None:
+            print(
+                f"replay: {report.divergences} divergence(s); first at line {divergence.line} "
+                f"({divergence.what}): {divergence.detail}"
+            )
+            print(f"  recorded: {json.dumps(divergence.expected, sort_keys=True)}")
+            print(f"  replayed: {json.dumps(divergence.actual, sort_keys=True)}")
+    return 0 if report.ok else 1
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _open_manager(args) as manager:
         status = manager.status()
@@ -643,6 +680,13 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("new")
     q.add_argument("--vkey", help="verifier key to trust (default: this state's issuer key)")
     q.set_defaults(run=cmd_audit_consistency, command="audit consistency")
+    p = command("replay", "re-run every recorded decision; non-zero on any divergence")
+    p.add_argument("audit_log", help="an audit.jsonl file")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--progress", action="store_true", help="show progress even when piped")
+    p.add_argument("--quiet", action="store_true", help="no progress")
+    p.set_defaults(run=cmd_replay)
     p = command("status", "live, expired, revoked and ended leases")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_status)
