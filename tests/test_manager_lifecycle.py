@@ -78,6 +78,7 @@ from pda_lease.conformance import (
 from pda_lease.kernel.decide import Authority
 from pda_lease.kernel.inputs import TrustSnapshot
 from pda_lease.manager import LeaseManager, ManagerStatus, TrustSnapshotRejected, UnknownLease
+from pda_lease.replay import replay_file
 
 # ------------------------------------------------------------------------------- the rules
 
@@ -934,6 +935,13 @@ class MemoryLifecycle(LifecycleMachine):
     def audit_records(self, start: int) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.audit.lines[start:]]
 
+    def teardown(self) -> None:
+        super().teardown()
+        with tempfile.TemporaryDirectory() as scratch:
+            log = Path(scratch) / "audit.jsonl"
+            log.write_bytes(b"".join(self.audit.lines))
+            assert_replays(log)
+
 
 class DurableLifecycle(LifecycleMachine):
     """SQLite store, JSONL audit log and ``trust.json`` in a state directory of its own."""
@@ -958,8 +966,24 @@ class DurableLifecycle(LifecycleMachine):
     def teardown(self) -> None:
         try:
             super().teardown()
+            assert_replays(self.directory / "audit.jsonl")
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def assert_replays(log: Path) -> None:
+    """Every decision the run recorded re-runs through the kernel byte for byte (§12.10)."""
+    report = replay_file(log, workers=1)
+    assert report.ok, report.to_json()
+    recorded = sum(
+        json.loads(line)["event"] == "decision" for line in log.read_bytes().splitlines()
+    )
+    accounted = (
+        report.decisions_replayed
+        + sum(report.decisions_checked.values())
+        + sum(report.decisions_skipped.values())
+    )
+    assert report.decisions == recorded == accounted
 
 
 # A run is up to 50 steps, each checked against the whole audit log and status: a stateful
