@@ -38,6 +38,7 @@ from pda_lease.kernel.errors import InvalidLease, PdaLeaseError
 from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime, json_digest
 from pda_lease.kernel.token import ALG_ED25519, decode_unverified, sign_holder_proof
 from pda_lease.manager import AUDIT_FILE, DATABASE_FILE, QUARANTINE_FILE, LeaseManager
+from pda_lease.receipt import ReceiptError, export_receipt, verify_receipt
 from pda_lease.replay import replay_file
 from pda_lease.transparency.checkpoint import (
     Checkpoint,
@@ -568,6 +569,54 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_receipt_export(args: argparse.Namespace) -> int:
+    with _open_manager(args) as manager:
+        note = manager.checkpoint()
+        lease_id = _lease_id_argument(args.lease_id)
+        try:
+            receipt = export_receipt(_state_dir(args) / AUDIT_FILE, note, lease_id)
+        except ReceiptError as exc:
+            raise CliError(str(exc)) from None
+    if args.out:
+        _write_new(Path(args.out), receipt.decode("utf-8"), 0o644)
+    else:
+        sys.stdout.write(receipt.decode("utf-8"))
+    return 0
+
+
+def _lease_id_argument(text: str) -> bytes:
+    try:
+        lease_id = bytes.fromhex(text)
+    except ValueError:
+        raise CliError("a lease id is 32 hex digits") from None
+    if len(lease_id) != 16:
+        raise CliError("a lease id is 32 hex digits")
+    return lease_id
+
+
+def cmd_receipt_verify(args: argparse.Namespace) -> int:
+    """Verify a receipt offline, against a verifier key the caller already trusts."""
+    key_text = args.issuer_key
+    if os.path.exists(key_text):
+        key_text = read_text(key_text).strip()
+    try:
+        verifier = VerifierKey.parse(key_text)
+    except NoteError as exc:
+        raise CliError(f"--issuer-key: {exc}") from None
+    source = args.file
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {source}: {exc.strerror}") from None
+    try:
+        verified = verify_receipt(data, verifier)
+    except ReceiptError as exc:
+        _print({"ok": False, "reason": str(exc.reason), "detail": exc.detail})
+        return 1
+    _print({"ok": True, **verified.to_json()})
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _open_manager(args) as manager:
         status = manager.status()
@@ -680,6 +729,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("new")
     q.add_argument("--vkey", help="verifier key to trust (default: this state's issuer key)")
     q.set_defaults(run=cmd_audit_consistency, command="audit consistency")
+    p = command("receipt", "receipts: a lease's audit entries with proofs, verifiable offline")
+    receipt = p.add_subparsers(dest="receipt_command", required=True)
+    q = receipt.add_parser("export", help="export the receipt of a lease (needs --state)")
+    q.add_argument("lease_id")
+    q.add_argument("--out", help="write to this new file instead of stdout")
+    q.set_defaults(run=cmd_receipt_export, command="receipt export")
+    q = receipt.add_parser("verify", help="verify a receipt against a key you already trust")
+    q.add_argument("file", help="receipt file, or - for stdin")
+    q.add_argument(
+        "--issuer-key", required=True, help="the issuer's C2SP verifier key (or a file with it)"
+    )
+    q.set_defaults(run=cmd_receipt_verify, command="receipt verify")
     p = command("replay", "re-run every recorded decision; non-zero on any divergence")
     p.add_argument("audit_log", help="an audit.jsonl file")
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU)")
