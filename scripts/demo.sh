@@ -195,3 +195,16 @@ pda-lease audit consistency "$work/checkpoint-1.note" "$work/checkpoint-2.note"
 
 say "18. replay: every recorded decision re-run through the kernel, byte for byte"
 pda-lease replay --quiet "$S/audit.jsonl"
+
+say "19. a receipt: one lease's audit entries with inclusion proofs, verified offline"
+pda-lease receipt export "$(json lease_id < "$work/grant-1.json")" --out "$work/receipt.json"
+pda-lease receipt verify "$work/receipt.json" --issuer-key "$(pda-lease audit checkpoint --vkey-only)"
+printf -- '-- the same receipt with one byte changed:\n'
+python - "$work/receipt.json" <<'PY'
+import sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+data[len(data) // 2] ^= 0x01
+open(path, "wb").write(bytes(data))
+PY
+pda-lease receipt verify "$work/receipt.json" --issuer-key "$(pda-lease audit checkpoint --vkey-only)" || true

@@ -17,6 +17,7 @@ from pda_lease import Ed25519Signer, cose_key_thumbprint, sign_holder_proof
 from pda_lease.adapters import BootClock
 from pda_lease.cli import main
 from pda_lease.conformance import HOLDER, base_manifest, base_policy, base_snapshot
+from pda_lease.transparency import VerifierKey
 
 ISSUER_SEED = bytes(range(1, 33))
 HOUR_NS = 3600 * 10**9
@@ -231,3 +232,23 @@ def test_replay_of_the_state_directorys_log(
     Path(log).write_bytes(b"\n".join(lines))
     status, text, _ = run(["replay", "--quiet", log], capsys)
     assert status == 1 and "line 4" in text
+
+
+def test_receipt_export_and_verify(
+    world: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = ["--state", world["state"]]
+    status, grant, _ = run([*state, "acquire", world["manifest_file"]], capsys)
+    assert status == 0
+    receipt = str(world["tmp"] / "receipt.json")
+    assert run([*state, "receipt", "export", grant["lease_id"], "--out", receipt], capsys)[0] == 0
+    status, vkey, _ = run([*state, "audit", "checkpoint", "--vkey-only"], capsys)
+    vkey = vkey.strip()
+    status, view, _ = run(["receipt", "verify", receipt, "--issuer-key", vkey], capsys)
+    assert status == 0 and view["ok"] and view["lease_id"] == grant["lease_id"]
+    other = Ed25519Signer(bytes(32)).public_key
+    wrong = VerifierKey(vkey.split("+")[0], other).to_vkey()
+    status, view, _ = run(["receipt", "verify", receipt, "--issuer-key", wrong], capsys)
+    assert status == 1 and view["reason"] == "BAD_CHECKPOINT"
+    status, _, err = run([*state, "receipt", "export", "00" * 16], capsys)
+    assert status == 2 and "NO_GRANT" in err
