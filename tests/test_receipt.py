@@ -114,9 +114,7 @@ def test_every_byte_of_the_receipt_matters(receipt: bytes) -> None:
             verify_receipt(edited, TRUSTED)
 
 
-def test_dropping_the_grant_entry_is_detected(
-    receipt: bytes, tmp_path: Path
-) -> None:
+def test_dropping_the_grant_entry_is_detected(receipt: bytes, tmp_path: Path) -> None:
     document: dict[str, Any] = json.loads(receipt)
     document["entries"] = document["entries"][1:]  # no GRANT left
     with pytest.raises(ReceiptError) as refused:
