@@ -54,6 +54,7 @@ demo: venv
 # `$(BIN)/python benchmarks/bench_manager.py --markdown BENCHMARKS.md`.
 bench: venv
 	$(BIN)/python benchmarks/bench_manager.py
+	$(BIN)/python benchmarks/bench_replay.py
 
 # Separate venv: the interop checker must not see (or pollute) the project environment.
 $(INTEROP_STAMP): interop/requirements.txt
