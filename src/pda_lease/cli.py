@@ -544,7 +544,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
             last[0] = percent
             print(f"\rreplay: {percent:3d}% of {total:,} bytes", end="", file=sys.stderr)
 
-    report = replay_file(args.audit_log, workers=args.workers, progress=progress)
+    checkpoint = None
+    if args.checkpoint:
+        if not args.issuer_key:
+            raise CliError("--checkpoint needs --issuer-key, the key that must have signed it")
+        key_text = args.issuer_key
+        if os.path.exists(key_text):
+            key_text = read_text(key_text).strip()
+        try:
+            verifier = VerifierKey.parse(key_text)
+        except NoteError as exc:
+            raise CliError(f"--issuer-key: {exc}") from None
+        checkpoint = _read_checkpoint(args.checkpoint, verifier)
+    report = replay_file(
+        args.audit_log, workers=args.workers, progress=progress, checkpoint=checkpoint
+    )
     if show:
         print(file=sys.stderr)
     if args.json:
@@ -553,9 +567,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(
             f"replay OK: {report.entries} entries, {report.decisions_replayed} decisions "
             f"replayed byte for byte, {sum(report.decisions_checked.values())} checked by "
-            f"category, {sum(report.decisions_skipped.values())} skipped (manager refusals)"
+            f"category, {sum(report.decisions_skipped.values())} skipped (manager refusals); "
+            f"Merkle root {report.merkle_root.hex() if report.merkle_root else '-'}"
+            + (f", the checkpoint's at size {checkpoint.size}" if checkpoint is not None else "")
         )
     else:
+        if report.checkpoint_ok is False:
+            print("replay: the log's Merkle root is not the signed checkpoint's")
         if not report.chain_ok:
             print(f"replay: audit chain BROKEN at line {report.chain_line}: {report.chain_problem}")
         divergence = report.first_divergence
@@ -747,6 +765,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--progress", action="store_true", help="show progress even when piped")
     p.add_argument("--quiet", action="store_true", help="no progress")
+    p.add_argument("--checkpoint", help="a signed checkpoint the log's Merkle root must match")
+    p.add_argument("--issuer-key", help="the verifier key that must have signed --checkpoint")
     p.set_defaults(run=cmd_replay)
     p = command("status", "live, expired, revoked and ended leases")
     p.add_argument("--json", action="store_true")

@@ -78,7 +78,13 @@ from typing import Any
 
 import attrs
 
-from pda_lease.adapters.audit import GENESIS_HASH, MAX_LINE_BYTES, AuditProblem, check_line
+from pda_lease.adapters.audit import (
+    GENESIS_HASH,
+    MAX_LINE_BYTES,
+    AuditProblem,
+    check_line,
+    merkle_leaf,
+)
 from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
 from pda_lease.kernel.catalog import Deny
 from pda_lease.kernel.crypto import SIGNATURE_BYTES, cose_key_thumbprint, verify_signature
@@ -86,6 +92,8 @@ from pda_lease.kernel.decide import Authority, Grant, decide
 from pda_lease.kernel.errors import PdaLeaseError, UsageError
 from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime, TrustSnapshot, parse_trust_snapshot
 from pda_lease.kernel.model import Failure
+from pda_lease.transparency.checkpoint import Checkpoint
+from pda_lease.transparency.merkle import Frontier
 
 DEFAULT_CHUNK_LINES = 512
 CHUNK_MAX_BYTES = 4 << 20
@@ -164,6 +172,9 @@ class ReplayReport:
     chain_problem: str | None
     chain_line: int | None
     events: Mapping[str, int]
+    merkle_size: int = 0
+    merkle_root: bytes | None = None
+    checkpoint_ok: bool | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -183,6 +194,9 @@ class ReplayReport:
             "chain_problem": self.chain_problem,
             "chain_line": self.chain_line,
             "events": dict(sorted(self.events.items())),
+            "merkle_size": self.merkle_size,
+            "merkle_root": None if self.merkle_root is None else self.merkle_root.hex(),
+            "checkpoint_ok": self.checkpoint_ok,
         }
 
 
@@ -558,6 +572,9 @@ class _Read:
         self.authorities: dict[AuthorityKey, AuthorityDoc] = {}
         self.snapshots: dict[str, Mapping[str, object]] = {}
         self.problem: tuple[int | None, str] | None = None
+        self.frontier = Frontier()  # the RFC 9162 tree of the lines read (spec §12.9)
+        self.want_size: int | None = None
+        self.root_at_want: bytes | None = None
 
     def learn(self, line: bytes) -> None:
         """Remember the authority or snapshot a line records (validated as the worker will)."""
@@ -620,6 +637,9 @@ class _Read:
                         self.problem = (number, f"line is longer than {MAX_LINE_BYTES} bytes")
                     break
                 lines.append(line[:-1])
+                self.frontier = self.frontier.append(merkle_leaf(line[:-1]))
+                if self.frontier.size == self.want_size:
+                    self.root_at_want = self.frontier.root()
                 held += len(line)
                 if len(lines) >= chunk_lines or held >= CHUNK_MAX_BYTES:
                     yield self.chunk(lines)
@@ -662,12 +682,25 @@ class _Totals:
         if result.problem is not None:
             self.problem = result.problem
 
-    def report(self) -> ReplayReport:
+    def report(
+        self, reader: _Read | None = None, checkpoint: Checkpoint | None = None
+    ) -> ReplayReport:
         if self.problem is None and self.entries == 0:
             self.problem = (None, "the log is empty (no 'log_created' entry)")
         chain_ok = self.problem is None
+        checkpoint_ok: bool | None = None
+        if checkpoint is not None:
+            checkpoint_ok = (
+                reader is not None
+                and chain_ok
+                and reader.root_at_want is not None
+                and reader.root_at_want == checkpoint.root_hash
+            )
         return ReplayReport(
-            ok=chain_ok and self.divergences == 0,
+            ok=chain_ok and self.divergences == 0 and checkpoint_ok is not False,
+            merkle_size=0 if reader is None else reader.frontier.size,
+            merkle_root=None if reader is None or not chain_ok else reader.frontier.root(),
+            checkpoint_ok=checkpoint_ok,
             entries=self.entries,
             bytes_verified=self.bytes_verified,
             decisions=self.decisions,
@@ -690,6 +723,7 @@ def replay_file(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     chunk_lines: int = DEFAULT_CHUNK_LINES,
+    checkpoint: Checkpoint | None = None,
 ) -> ReplayReport:
     """Replay every decision of the audit log at ``path``; verify its chain (module docstring).
 
@@ -697,6 +731,10 @@ def replay_file(
     process). ``progress(done_bytes, total_bytes)`` is called after each chunk of
     ``chunk_lines`` lines. Never raises for the content of the file: an unreadable or broken
     log is a report with ``ok`` false naming the line. Raises ``UsageError`` for bad arguments.
+
+    The Merkle root of the lines read is computed at the same time (``merkle_root``); with a
+    ``checkpoint`` (already verified by the caller against a trusted key), the root of the
+    log's first ``checkpoint.size`` lines must be its root, else ``ok`` is false.
     """
     if workers is None:
         workers = os.cpu_count() or 1
@@ -721,10 +759,13 @@ def replay_file(
             totals.problem = (None, f"cannot read {os.fspath(path)}: {exc.strerror}")
             return totals.report()
         reader = _Read()
+        reader.want_size = None if checkpoint is None else checkpoint.size
+        if checkpoint is not None and checkpoint.size == 0:
+            reader.root_at_want = reader.frontier.root()
         _drive(reader.chunks(handle, size, chunk_lines), totals, workers, progress, size)
         if totals.problem is None and reader.problem is not None:
             totals.problem = reader.problem
-        return totals.report()
+        return totals.report(reader, checkpoint)
 
 
 def _drive(
