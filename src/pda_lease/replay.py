@@ -573,6 +573,7 @@ class _Read:
         self.snapshots: dict[str, Mapping[str, object]] = {}
         self.problem: tuple[int | None, str] | None = None
         self.frontier = Frontier()  # the RFC 9162 tree of the lines read (spec §12.9)
+        self.leaves: list[bytes] = []  # leaf hashes read but not yet folded into it
         self.want_size: int | None = None
         self.root_at_want: bytes | None = None
 
@@ -593,8 +594,13 @@ class _Read:
             if not isinstance(known, str):
                 self.snapshots.setdefault(*known)
 
+    def flush_leaves(self) -> None:
+        self.frontier = self.frontier.extend(self.leaves)
+        self.leaves = []
+
     def chunk(self, lines: list[bytes]) -> _Chunk:
         """Package ``lines`` with what they refer to, then learn from them and move on."""
+        self.flush_leaves()
         joined = b"\n".join(lines)
         trust_refs = {match.decode() for match in _TRUST_REF.findall(joined)}
         policy_refs = {match.decode() for match in _POLICY_REF.findall(joined)}
@@ -637,8 +643,9 @@ class _Read:
                         self.problem = (number, f"line is longer than {MAX_LINE_BYTES} bytes")
                     break
                 lines.append(line[:-1])
-                self.frontier = self.frontier.append(merkle_leaf(line[:-1]))
-                if self.frontier.size == self.want_size:
+                self.leaves.append(merkle_leaf(line[:-1]))
+                if self.frontier.size + len(self.leaves) == self.want_size:
+                    self.flush_leaves()
                     self.root_at_want = self.frontier.root()
                 held += len(line)
                 if len(lines) >= chunk_lines or held >= CHUNK_MAX_BYTES:
@@ -648,6 +655,7 @@ class _Read:
             self.problem = (self.seq + len(lines) + 1, f"read error: {exc.strerror}")
         if lines:
             yield self.chunk(lines)
+        self.flush_leaves()
 
 
 # ---------------------------------------------------------------------------------- driver

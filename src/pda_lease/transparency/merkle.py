@@ -225,10 +225,20 @@ class Frontier:
         return Frontier(self.size + 1, tuple(stack))
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> Frontier:
-        frontier = self
+        """The frontier after all of ``leaf_hashes``, built in one pass (one new value)."""
+        stack = list(self.hashes)
+        size = self.size
         for value in leaf_hashes:
-            frontier = frontier.append(value)
-        return frontier
+            if type(value) is not bytes or len(value) != HASH_SIZE:
+                raise UsageError("a leaf hash is 32 bytes")
+            stack.append(value)
+            carry = size
+            while carry & 1:
+                right = stack.pop()
+                stack[-1] = node_hash(stack[-1], right)
+                carry >>= 1
+            size += 1
+        return Frontier(size, tuple(stack))
 
     def root(self) -> bytes:
         """``MTH`` of the first ``size`` leaves."""
