@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from pda_lease.adapters.audit import entry_hash_of, merkle_leaf, read_leaf_hashes
+from pda_lease.adapters.audit import entry_hash_of, merkle_leaf, read_verified_entries
 from pda_lease.adapters.errors import StateError, StateFailure
 from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
 from pda_lease.kernel.crypto import cose_key_thumbprint, verify_signature
@@ -130,30 +130,32 @@ def export_receipt(
         raise UsageError("a lease id is 16 bytes")
     text = checkpoint_note.split("\n\n", 1)[0] + "\n"
     checkpoint = Checkpoint.parse(text)
-    leaves = read_leaf_hashes(audit_path, checkpoint.size)
-    tree = MerkleTree(leaves)
+    # One verified pass: every leaf for the tree, and the lines about this lease kept aside.
+    lease_hex = lease_id.hex()
+    tree = MerkleTree()
+    mine: list[tuple[int, bytes]] = []
+    token: str | None = None
+    for entry, line in read_verified_entries(audit_path, checkpoint.size):
+        tree.append(entry.leaf_hash)
+        if not _concerns(entry.record, lease_hex):
+            continue
+        outcome = entry.record.get("outcome")
+        if isinstance(outcome, dict) and outcome.get("decision") == "GRANT":
+            token = str(outcome["token"])
+        mine.append((entry.seq, line))
     if tree.root() != checkpoint.root_hash:
         raise StateError(
             StateFailure.AUDIT_UNAVAILABLE,
             "the log's Merkle root is not the checkpoint's: the log was rewritten",
         )
-    lease_hex = lease_id.hex()
-    entries: list[dict[str, object]] = []
-    token: str | None = None
-    with open(audit_path, "rb") as handle:
-        for seq, raw in enumerate(handle):
-            if seq >= checkpoint.size:
-                break
-            line = raw.rstrip(b"\n")
-            record = parse_json(line)
-            if not _concerns(record, lease_hex):
-                continue
-            if record["event"] == "decision" and record["outcome"]["decision"] == "GRANT":
-                token = record["outcome"]["token"]
-            proof = tree.inclusion_proof(seq, checkpoint.size)
-            entries.append(
-                {"seq": seq, "line": line.decode("utf-8"), "proof": [p.hex() for p in proof]}
-            )
+    entries = [
+        {
+            "seq": seq,
+            "line": line.decode("utf-8"),
+            "proof": [p.hex() for p in tree.inclusion_proof(seq, checkpoint.size)],
+        }
+        for seq, line in mine
+    ]
     if token is None:
         raise ReceiptError(ReceiptFailure.NO_GRANT, f"lease {lease_hex} has no GRANT in the log")
     document = {

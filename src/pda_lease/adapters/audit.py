@@ -27,7 +27,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -199,6 +199,20 @@ def _stable_size(handle: int) -> int:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _walk(handle: int, size: int) -> Iterator[tuple[AuditEntry, bytes]]:
+    """Each entry from the genesis up to byte ``size``, chain-checked, with its line.
+
+    Raises ``AuditProblem`` at the first line that is not the next entry of the chain.
+    """
+    seq, prev = 0, GENESIS_HASH
+    for line, offset, complete in _iter_lines(handle, 0, size):
+        if not complete:
+            raise AuditProblem(seq + 1, "incomplete last line (torn write)")
+        entry = check_line(line, seq, prev, offset)
+        yield entry, line
+        seq, prev = seq + 1, entry.entry_hash
+
+
 def verify_audit_file(
     path: str | os.PathLike[str], committed: AuditHead | None = None
 ) -> VerifyReport:
@@ -212,13 +226,9 @@ def verify_audit_file(
     except OSError as exc:
         return VerifyReport(False, 0, None, None, f"cannot read {path}: {exc.strerror}")
     try:
-        size = _stable_size(handle)
-        seq, prev, head = 0, GENESIS_HASH, None
+        seq, head = 0, None
         try:
-            for line, offset, complete in _iter_lines(handle, 0, size):
-                if not complete:
-                    raise AuditProblem(seq + 1, "incomplete last line (torn write)")
-                entry = check_line(line, seq, prev, offset)
+            for entry, _ in _walk(handle, _stable_size(handle)):
                 if seq == 0 and entry.event != "log_created":
                     raise AuditProblem(1, "the first entry is not 'log_created'")
                 if (
@@ -229,7 +239,7 @@ def verify_audit_file(
                     )
                 ):
                     raise AuditProblem(seq + 1, "not the entry the lease store committed")
-                seq, prev, head = seq + 1, entry.entry_hash, entry.head
+                seq, head = seq + 1, entry.head
         except AuditProblem as problem:
             return VerifyReport(False, seq, head, problem.line_number, problem.problem)
         except OSError as exc:
@@ -249,38 +259,44 @@ def verify_audit_file(
         os.close(handle)
 
 
-def read_leaf_hashes(path: str | os.PathLike[str], limit: int | None = None) -> list[bytes]:
-    """RFC 9162 leaf hashes of the log's first ``limit`` entries (all if None), in order.
+def read_verified_entries(
+    path: str | os.PathLike[str], limit: int | None = None
+) -> Iterator[tuple[AuditEntry, bytes]]:
+    """The log's first ``limit`` entries (all if None) with their lines, chain verified.
 
-    Each line (without its newline) is one leaf. The chain is verified while reading; any
-    break, a torn line among them, or fewer entries than ``limit`` is a
+    Any break, a torn line among them, or fewer entries than ``limit`` is a
     ``StateError(AUDIT_UNAVAILABLE)`` naming the line.
     """
     try:
         handle = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         raise _unavailable(f"cannot read {path}: {exc.strerror}") from None
-    leaves: list[bytes] = []
+    count = 0
     try:
-        size = _stable_size(handle)
-        seq, prev = 0, GENESIS_HASH
-        for line, offset, complete in _iter_lines(handle, 0, size):
-            if limit is not None and seq >= limit:
+        walker = _walk(handle, _stable_size(handle))
+        # Stop before reading past the limit: what follows it is not this caller's concern.
+        while limit is None or count < limit:
+            step = next(walker, None)
+            if step is None:
                 break
-            if not complete:
-                raise AuditProblem(seq + 1, "incomplete last line (torn write)")
-            entry = check_line(line, seq, prev, offset)
-            leaves.append(merkle_leaf(line))
-            seq, prev = seq + 1, entry.entry_hash
+            yield step
+            count += 1
     except AuditProblem as problem:
         raise _unavailable(f"{path}: line {problem.line_number}: {problem.problem}") from None
     except OSError as exc:
         raise _unavailable(f"cannot read {path}: {exc.strerror}") from None
     finally:
         os.close(handle)
-    if limit is not None and len(leaves) < limit:
-        raise _unavailable(f"{path} holds {len(leaves)} entries, fewer than {limit}")
-    return leaves
+    if limit is not None and count < limit:
+        raise _unavailable(f"{path} holds {count} entries, fewer than {limit}")
+
+
+def read_leaf_hashes(path: str | os.PathLike[str], limit: int | None = None) -> list[bytes]:
+    """RFC 9162 leaf hashes of the log's first ``limit`` entries (all if None), in order.
+
+    Each line (without its newline) is one leaf; errors as ``read_verified_entries``.
+    """
+    return [entry.leaf_hash for entry, _ in read_verified_entries(path, limit)]
 
 
 @runtime_checkable
@@ -304,6 +320,34 @@ class AuditLog(Protocol):
 
 def _unavailable(detail: str) -> StateError:
     return StateError(StateFailure.AUDIT_UNAVAILABLE, detail)
+
+
+def _seal_batch(
+    seq: int,
+    prev: bytes,
+    bodies: Sequence[Mapping[str, object]],
+    advance: Callable[[int, bytes], int],
+    offset: int,
+) -> tuple[list[bytes], list[AuditEntry]]:
+    """Seal ``bodies`` as the entries after ``seq`` (hash ``prev``): their lines and entries.
+
+    ``advance(offset, line)`` is the position after a line (bytes in a file, lines in the
+    fake). Raises ``StateError`` before anything is written if a body cannot be recorded.
+    """
+    lines: list[bytes] = []
+    entries: list[AuditEntry] = []
+    for body in bodies:
+        try:
+            line, record = seal(seq + 1, prev, body)
+        except ValueError as exc:
+            raise _unavailable(f"cannot record event: {exc}") from None
+        seq += 1
+        offset = advance(offset, line)
+        entry_hash = bytes.fromhex(str(record["entry_hash"]))
+        lines.append(line)
+        entries.append(AuditEntry(seq, prev, entry_hash, record, offset, merkle_leaf(line[:-1])))
+        prev = entry_hash
+    return lines, entries
 
 
 def _log_created() -> dict[str, object]:
@@ -460,28 +504,12 @@ class JsonlAuditLog:
     # ----------------------------------------------------------------------------- writing
 
     def _write_locked(self, bodies: Sequence[Mapping[str, object]]) -> list[AuditEntry]:
-        lines: list[bytes] = []
-        entries: list[AuditEntry] = []
-        seq, prev, offset = self._seq, self._prev, self._offset
-        for body in bodies:
-            try:
-                line, record = seal(seq + 1, prev, body)
-            except ValueError as exc:
-                raise _unavailable(f"cannot record event: {exc}") from None
-            seq += 1
-            offset += len(line)
-            prev = bytes.fromhex(str(record["entry_hash"]))
-            lines.append(line)
-            entries.append(
-                AuditEntry(
-                    seq,
-                    bytes.fromhex(str(record["prev_hash"])),
-                    prev,
-                    record,
-                    offset,
-                    merkle_leaf(line[:-1]),
-                )
-            )
+        lines, entries = _seal_batch(
+            self._seq, self._prev, bodies, lambda offset, line: offset + len(line), self._offset
+        )
+        if not entries:
+            return entries
+        seq, prev, offset = entries[-1].seq, entries[-1].entry_hash, entries[-1].offset
         data = b"".join(lines)
         try:
             write_all(self._fd, data)
@@ -657,26 +685,11 @@ class MemoryAuditLog:
             self.fail_next_append = False
             raise _unavailable("the in-memory audit log failed this append")
         seq, prev, _ = self._head()
-        lines: list[bytes] = []
-        entries = []
-        for body in bodies:  # seal every line first: an append is all or nothing
-            try:
-                line, record = seal(seq + 1, prev, body)
-            except ValueError as exc:
-                raise _unavailable(f"cannot record event: {exc}") from None
-            seq += 1
-            prev = bytes.fromhex(str(record["entry_hash"]))
-            lines.append(line)
-            entries.append(
-                AuditEntry(
-                    seq,
-                    bytes.fromhex(str(record["prev_hash"])),
-                    prev,
-                    record,
-                    len(self.lines) + len(lines),
-                    merkle_leaf(line[:-1]),
-                )
-            )
+        # Every line is sealed before any is kept: an append is all or nothing. The fake's
+        # "offset" counts lines.
+        lines, entries = _seal_batch(
+            seq, prev, bodies, lambda offset, line: offset + 1, len(self.lines)
+        )
         self.lines.extend(lines)
         return entries
 
