@@ -46,7 +46,7 @@ from pda_lease.transparency.checkpoint import (
     VerifierKey,
     open_checkpoint,
 )
-from pda_lease.transparency.merkle import MerkleTree, ProofError, verify_consistency
+from pda_lease.transparency.merkle import Frontier, MerkleTree, ProofError, verify_consistency
 
 MAX_INPUT_BYTES = 16 << 20
 
@@ -236,22 +236,21 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_digest(args: argparse.Namespace) -> int:
-    document = read_json(args.file)
+def _digest(document: object, what: str) -> bytes:
+    """``H(det(document))``, or a usage error naming ``what`` could not be encoded."""
     try:
-        digest = json_digest(document)
+        return json_digest(document)
     except ValueError as exc:
-        raise CliError(f"not encodable: {exc}") from None
-    print(digest.hex())
+        raise CliError(f"{what} not encodable: {exc}") from None
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    print(_digest(read_json(args.file), "document").hex())
     return 0
 
 
 def cmd_hrc_sign(args: argparse.Namespace) -> int:
-    manifest = read_json(args.manifest)
-    try:
-        digest = json_digest(manifest)
-    except ValueError as exc:
-        raise CliError(f"manifest not encodable: {exc}") from None
+    digest = _digest(read_json(args.manifest), "manifest")
     token = sign_hrc(
         Ed25519Signer(_read_seed(args.key)), digest, MonotonicTime(args.epoch, args.ns)
     )
@@ -375,11 +374,7 @@ def _authorization_request(document: Any) -> tuple[bytes, object, str, bytes]:
         manifest = document["manifest"]
         if type(manifest) is not dict or type(manifest.get("task_id")) is not str:
             raise CliError("manifest is the manifest object the executor is about to run")
-        try:
-            digest = json_digest(manifest)
-        except ValueError as exc:
-            raise CliError(f"manifest not encodable: {exc}") from None
-        return token, document["holder_proof"], manifest["task_id"], digest
+        return token, document["holder_proof"], manifest["task_id"], _digest(manifest, "manifest")
     task_id, digest_hex = document.get("task_id"), document.get("manifest_digest")
     if type(task_id) is not str or type(digest_hex) is not str:
         raise CliError("give either manifest, or task_id and manifest_digest (hex)")
@@ -462,26 +457,33 @@ def _check_stored_checkpoint(args: argparse.Namespace, directory: Path) -> str |
         return None
     verifier = _log_verifier(args)
     try:
-        checkpoint = open_checkpoint(note, [verifier], origin=note.split("\n", 1)[0]).checkpoint
+        checkpoint = _open_checkpoint(note, verifier)
     except NoteError as exc:
         return f"the stored checkpoint does not verify: {exc}"
     try:
         leaves = read_leaf_hashes(directory / AUDIT_FILE, checkpoint.size)
     except StateError as exc:
         return f"the stored checkpoint covers {checkpoint.size} entries: {exc.detail}"
-    if MerkleTree(leaves).root() != checkpoint.root_hash:
+    if Frontier().extend(leaves).root() != checkpoint.root_hash:
         return f"the log's Merkle root at size {checkpoint.size} is not the signed checkpoint's"
     return None
+
+
+def _verifier_key(text: str, option: str) -> VerifierKey:
+    """A C2SP verifier key given on the command line, or the path of a file holding one."""
+    if os.path.exists(text):
+        text = read_text(text).strip()
+    try:
+        return VerifierKey.parse(text)
+    except NoteError as exc:
+        raise CliError(f"{option}: {exc}") from None
 
 
 def _log_verifier(args: argparse.Namespace) -> VerifierKey:
     """The checkpoint key to trust: ``--vkey``, else the state directory's own issuer key."""
     vkey = getattr(args, "vkey", None)
     if vkey:
-        try:
-            return VerifierKey.parse(vkey)
-        except NoteError as exc:
-            raise CliError(f"--vkey: {exc}") from None
+        return _verifier_key(vkey, "--vkey")
     directory = _state_dir(args)
     signer = Ed25519Signer(_read_seed(str(directory / SEED_FILE)))
     policy = LeasePolicy.from_json(read_json(str(directory / POLICY_FILE)))
@@ -499,11 +501,14 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_checkpoint(note: str, verifier: VerifierKey) -> Checkpoint:
+    """A checkpoint signed by ``verifier``, of whichever log its own origin line names."""
+    return open_checkpoint(note, [verifier], origin=note.split("\n", 1)[0]).checkpoint
+
+
 def _read_checkpoint(path: str, verifier: VerifierKey) -> Checkpoint:
-    text = read_text(path)
     try:
-        origin = text.split("\n", 1)[0]
-        return open_checkpoint(text, [verifier], origin=origin).checkpoint
+        return _open_checkpoint(read_text(path), verifier)
     except NoteError as exc:
         raise CliError(f"{path}: {exc}") from None
 
@@ -548,13 +553,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.checkpoint:
         if not args.issuer_key:
             raise CliError("--checkpoint needs --issuer-key, the key that must have signed it")
-        key_text = args.issuer_key
-        if os.path.exists(key_text):
-            key_text = read_text(key_text).strip()
-        try:
-            verifier = VerifierKey.parse(key_text)
-        except NoteError as exc:
-            raise CliError(f"--issuer-key: {exc}") from None
+        verifier = _verifier_key(args.issuer_key, "--issuer-key")
         checkpoint = _read_checkpoint(args.checkpoint, verifier)
     report = replay_file(
         args.audit_log, workers=args.workers, progress=progress, checkpoint=checkpoint
@@ -614,13 +613,7 @@ def _lease_id_argument(text: str) -> bytes:
 
 def cmd_receipt_verify(args: argparse.Namespace) -> int:
     """Verify a receipt offline, against a verifier key the caller already trusts."""
-    key_text = args.issuer_key
-    if os.path.exists(key_text):
-        key_text = read_text(key_text).strip()
-    try:
-        verifier = VerifierKey.parse(key_text)
-    except NoteError as exc:
-        raise CliError(f"--issuer-key: {exc}") from None
+    verifier = _verifier_key(args.issuer_key, "--issuer-key")
     source = args.file
     try:
         data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
