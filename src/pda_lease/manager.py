@@ -615,8 +615,10 @@ class LeaseManager:
             if appended:
                 self._store.set_meta("authority", self._authority_marker())
             self._store.set_audit_head(self._audit.head())
-            if self._store.meta(_CHECKPOINT_KEY) is None or self._store.audit_head() != committed:
-                self._seal(None if self._store.meta(_CHECKPOINT_KEY) is None else committed)
+            if self._store.meta(_CHECKPOINT_KEY) is None:
+                self._seal(None)  # a new state directory, or one from before checkpoints
+            elif self._store.audit_head() != committed:
+                self._seal(committed)
 
     def _settle(
         self, entries: list[AuditEntry], committed: AuditHead | None
@@ -673,7 +675,7 @@ class LeaseManager:
             elif entry.event == "revocation":
                 revoked_id = bytes.fromhex(str(record["lease_id"]))
                 if self._store.revocations.lookup(revoked_id) is None:
-                    self._roll_forward(entry)
+                    self._register(entry)
                     bodies.append(
                         {
                             "event": "revocation_recovered",
@@ -706,20 +708,36 @@ class LeaseManager:
         if not self._store.proof_used(lease_id, challenge):
             self._store.record_proof(lease_id, challenge, entry.seq)
 
-    def _roll_forward(self, entry: AuditEntry) -> None:
-        """Apply an in-doubt ``revocation`` entry to the registry, under its own sequence."""
+    def _register(self, entry: AuditEntry) -> RevocationRecord:
+        """Put a ``revocation`` entry into the registry under its own sequence number.
+
+        The one way a revocation is registered: right after ``revoke`` or the trust sweep
+        appends it, or when an in-doubt one is rolled forward (spec §12.4).
+        """
         at = entry.record["at"]
         assert isinstance(at, dict)
-        self._store.revocations.add(
-            RevocationRecord(
-                bytes.fromhex(str(entry.record["lease_id"])),
-                str(entry.record["reason"]),
-                str(entry.record["cause"]),
-                str(at["epoch"]),
-                int(at["ns"]),
-                entry.seq,
-            )
+        record = RevocationRecord(
+            bytes.fromhex(str(entry.record["lease_id"])),
+            str(entry.record["reason"]),
+            str(entry.record["cause"]),
+            str(at["epoch"]),
+            int(at["ns"]),
+            entry.seq,
         )
+        self._store.revocations.add(record)
+        return record
+
+    @staticmethod
+    def _revocation_body(
+        lease_id: bytes, reason: str, cause: str, now: MonotonicTime
+    ) -> dict[str, Any]:
+        return {
+            "event": "revocation",
+            "at": now.to_json(),
+            "lease_id": lease_id.hex(),
+            "reason": reason,
+            "cause": cause,
+        }
 
     # ----------------------------------------------------------------------------- acquire
 
@@ -1019,29 +1037,9 @@ class LeaseManager:
                 existing = self._store.revocations.lookup(identifier)
                 if existing is not None:
                     return _revocation(existing, True)
-                record = self._revoke_locked(identifier, reason, "explicit", now, [])
+                body = self._revocation_body(identifier, reason, "explicit", now)
+                record = self._register(self._append([body])[-1])
             return _revocation(record, False)
-
-    def _revoke_locked(
-        self,
-        lease_id: bytes,
-        reason: str,
-        cause: str,
-        now: MonotonicTime,
-        before: list[dict[str, Any]],
-    ) -> RevocationRecord:
-        body = {
-            "event": "revocation",
-            "at": now.to_json(),
-            "lease_id": lease_id.hex(),
-            "reason": reason,
-            "cause": cause,
-        }
-        entries = self._append([*before, body])
-        record = RevocationRecord(lease_id, reason, cause, now.epoch, now.ns, entries[-1].seq)
-        self._store.revocations.add(record)
-        self._commit_trust(entries)
-        return record
 
     # ----------------------------------------------------------------------------- trust
 
@@ -1077,39 +1075,20 @@ class LeaseManager:
             revoked: list[bytes] = []
             with self._transaction():
                 bodies: list[dict[str, Any]] = [self._trust_body(parsed, now, applied=True)]
-                records: list[RevocationRecord] = []
                 for lease in self._store.live_leases(now.epoch, now.ns):
                     claims = _stored_claims(lease)
                     if claims is None:  # a damaged record: authorize refuses it already
                         continue
                     judged = standing(claims, now, parsed, self._authority.policy)
                     if isinstance(judged, Deny) and judged.reason == "TRUST_DECAYED":
-                        bodies.append(
-                            {
-                                "event": "revocation",
-                                "at": now.to_json(),
-                                "lease_id": lease.lease_id.hex(),
-                                "reason": _TRUST_DECAY_REASON,
-                                "cause": "trust_decay",
-                                "trust_digest": parsed.digest.hex(),
-                            }
+                        body = self._revocation_body(
+                            lease.lease_id, _TRUST_DECAY_REASON, "trust_decay", now
                         )
+                        bodies.append({**body, "trust_digest": parsed.digest.hex()})
                 entries = self._append(bodies)
                 self._commit_trust(entries)
                 for entry in entries[1:]:
-                    lease_id = bytes.fromhex(str(entry.record["lease_id"]))
-                    records.append(
-                        RevocationRecord(
-                            lease_id,
-                            _TRUST_DECAY_REASON,
-                            "trust_decay",
-                            now.epoch,
-                            now.ns,
-                            entry.seq,
-                        )
-                    )
-                    self._store.revocations.add(records[-1])
-                    revoked.append(lease_id)
+                    revoked.append(self._register(entry).lease_id)
             self._recorded_trust.add(parsed.digest)
             return TrustApplied(parsed.sequence, parsed.digest, tuple(revoked))
 
