@@ -29,7 +29,7 @@ from pda_lease.adapters.audit import entry_hash_of, merkle_leaf, read_verified_e
 from pda_lease.adapters.errors import StateError, StateFailure
 from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
 from pda_lease.kernel.crypto import cose_key_thumbprint, verify_signature
-from pda_lease.kernel.errors import InvalidLease, PdaLeaseError, UsageError
+from pda_lease.kernel.errors import InvalidLease, ReasonedError, UsageError
 from pda_lease.kernel.token import LeaseClaims, decode_unverified, sig_structure
 from pda_lease.transparency.checkpoint import (
     Checkpoint,
@@ -63,13 +63,8 @@ class ReceiptFailure(enum.StrEnum):
     NO_GRANT = "NO_GRANT"
 
 
-class ReceiptError(PdaLeaseError):
+class ReceiptError(ReasonedError[ReceiptFailure]):
     """A receipt that does not verify (or cannot be exported); ``reason`` says which check."""
-
-    def __init__(self, reason: ReceiptFailure, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @attrs.frozen
@@ -168,19 +163,15 @@ def export_receipt(
     return canonical_json(document) + b"\n"
 
 
-def _fail(reason: ReceiptFailure, detail: str) -> ReceiptError:
-    return ReceiptError(reason, detail)
-
-
 def _hex(value: object, name: str, size: int | None = None) -> bytes:
     if type(value) is not str:
-        raise _fail(ReceiptFailure.MALFORMED, f"{name} is not a hex string")
+        raise ReceiptError(ReceiptFailure.MALFORMED, f"{name} is not a hex string")
     try:
         data = bytes.fromhex(value)
     except ValueError:
-        raise _fail(ReceiptFailure.MALFORMED, f"{name} is not hex") from None
+        raise ReceiptError(ReceiptFailure.MALFORMED, f"{name} is not hex") from None
     if data.hex() != value or (size is not None and len(data) != size):
-        raise _fail(ReceiptFailure.MALFORMED, f"{name} is not {size} bytes of lowercase hex")
+        raise ReceiptError(ReceiptFailure.MALFORMED, f"{name} is not {size} bytes of lowercase hex")
     return data
 
 
@@ -191,36 +182,38 @@ def verify_receipt(data: bytes, verifier: VerifierKey) -> VerifiedReceipt:
     if not isinstance(verifier, VerifierKey):
         raise UsageError("verifier is a VerifierKey the caller already trusts")
     if len(data) > MAX_RECEIPT_BYTES:
-        raise _fail(ReceiptFailure.MALFORMED, "the receipt is too large")
+        raise ReceiptError(ReceiptFailure.MALFORMED, "the receipt is too large")
     try:
         document = parse_json(data)
     except JsonInputError as exc:
-        raise _fail(ReceiptFailure.MALFORMED, str(exc)) from None
+        raise ReceiptError(ReceiptFailure.MALFORMED, str(exc)) from None
     if type(document) is not dict or set(document) != _MEMBERS:
-        raise _fail(ReceiptFailure.MALFORMED, f"a receipt has exactly {sorted(_MEMBERS)}")
+        raise ReceiptError(ReceiptFailure.MALFORMED, f"a receipt has exactly {sorted(_MEMBERS)}")
     try:
         canonical = canonical_json(document) + b"\n"
     except ValueError:
-        raise _fail(ReceiptFailure.MALFORMED, "the receipt is not plain JSON") from None
+        raise ReceiptError(ReceiptFailure.MALFORMED, "the receipt is not plain JSON") from None
     if canonical != data:
-        raise _fail(ReceiptFailure.NOT_CANONICAL, "the receipt is not in canonical form")
+        raise ReceiptError(ReceiptFailure.NOT_CANONICAL, "the receipt is not in canonical form")
     if (
         document["receipt_version"] != RECEIPT_VERSION
         or type(document["receipt_version"]) is not int
     ):
-        raise _fail(ReceiptFailure.UNSUPPORTED_VERSION, "receipt_version is not 1")
+        raise ReceiptError(ReceiptFailure.UNSUPPORTED_VERSION, "receipt_version is not 1")
     lease_id = _hex(document["lease_id"], "lease_id", 16)
     token = _hex(document["token"], "token")
     note = document["checkpoint"]
     if type(note) is not str:
-        raise _fail(ReceiptFailure.MALFORMED, "checkpoint is not a signed note")
+        raise ReceiptError(ReceiptFailure.MALFORMED, "checkpoint is not a signed note")
     origin = note.split("\n", 1)[0]
     if not origin.startswith("pda-lease.audit/"):
-        raise _fail(ReceiptFailure.BAD_CHECKPOINT, "not the checkpoint of a pda-lease audit log")
+        raise ReceiptError(
+            ReceiptFailure.BAD_CHECKPOINT, "not the checkpoint of a pda-lease audit log"
+        )
     try:
         checkpoint = open_checkpoint(note, [verifier], origin=origin).checkpoint
     except NoteError as exc:
-        raise _fail(ReceiptFailure.BAD_CHECKPOINT, str(exc)) from None
+        raise ReceiptError(ReceiptFailure.BAD_CHECKPOINT, str(exc)) from None
     claims = _check_token(token, lease_id, verifier)
     events = _check_entries(document["entries"], checkpoint, lease_id, token)
     return VerifiedReceipt(lease_id, claims, checkpoint, events)
@@ -230,13 +223,13 @@ def _check_token(token: bytes, lease_id: bytes, verifier: VerifierKey) -> LeaseC
     try:
         decoded = decode_unverified(token)
     except InvalidLease as exc:
-        raise _fail(ReceiptFailure.BAD_TOKEN, str(exc)) from None
+        raise ReceiptError(ReceiptFailure.BAD_TOKEN, str(exc)) from None
     if decoded.kid != cose_key_thumbprint(verifier.public_key) or not verify_signature(
         verifier.public_key, sig_structure(decoded.protected, decoded.payload), decoded.signature
     ):
-        raise _fail(ReceiptFailure.BAD_TOKEN, "the token is not signed by the trusted key")
+        raise ReceiptError(ReceiptFailure.BAD_TOKEN, "the token is not signed by the trusted key")
     if decoded.claims.lease_id != lease_id:
-        raise _fail(ReceiptFailure.WRONG_LEASE, "the token is for another lease")
+        raise ReceiptError(ReceiptFailure.WRONG_LEASE, "the token is for another lease")
     return decoded.claims
 
 
@@ -244,40 +237,44 @@ def _check_entries(
     entries: object, checkpoint: Checkpoint, lease_id: bytes, token: bytes
 ) -> tuple[Mapping[str, Any], ...]:
     if type(entries) is not list or not entries:
-        raise _fail(ReceiptFailure.MALFORMED, "entries is a non-empty list")
+        raise ReceiptError(ReceiptFailure.MALFORMED, "entries is a non-empty list")
     lease_hex = lease_id.hex()
     events: list[Mapping[str, Any]] = []
     grants = 0
     previous = -1
     for item in entries:
         if type(item) is not dict or set(item) != {"seq", "line", "proof"}:
-            raise _fail(ReceiptFailure.MALFORMED, "an entry is {seq, line, proof}")
+            raise ReceiptError(ReceiptFailure.MALFORMED, "an entry is {seq, line, proof}")
         seq, line, proof = item["seq"], item["line"], item["proof"]
         if type(seq) is not int or not previous < seq < checkpoint.size:
-            raise _fail(ReceiptFailure.MALFORMED, "entries are in log order, inside the checkpoint")
+            raise ReceiptError(
+                ReceiptFailure.MALFORMED, "entries are in log order, inside the checkpoint"
+            )
         previous = seq
         if type(line) is not str or type(proof) is not list:
-            raise _fail(ReceiptFailure.MALFORMED, f"entry {seq} is malformed")
+            raise ReceiptError(ReceiptFailure.MALFORMED, f"entry {seq} is malformed")
         raw = line.encode("utf-8", "surrogatepass")
         path = [_hex(element, f"proof of entry {seq}", 32) for element in proof]
         try:
             verify_inclusion(merkle_leaf(raw), seq, checkpoint.size, path, checkpoint.root_hash)
         except ProofError as exc:
-            raise _fail(ReceiptFailure.NOT_INCLUDED, f"entry {seq}: {exc}") from None
+            raise ReceiptError(ReceiptFailure.NOT_INCLUDED, f"entry {seq}: {exc}") from None
         record = parse_json(raw)  # included under a signed root: written by the manager
         if (
             type(record) is not dict
             or record.get("seq") != seq
             or record.get("entry_hash") != entry_hash_of(record).hex()
         ):
-            raise _fail(ReceiptFailure.MALFORMED, f"entry {seq} is not an audit entry")
+            raise ReceiptError(ReceiptFailure.MALFORMED, f"entry {seq} is not an audit entry")
         if not _concerns(record, lease_hex):
-            raise _fail(ReceiptFailure.WRONG_LEASE, f"entry {seq} is about another lease")
+            raise ReceiptError(ReceiptFailure.WRONG_LEASE, f"entry {seq} is about another lease")
         if record["event"] == "decision":
             if record["outcome"].get("token") != token.hex():
-                raise _fail(ReceiptFailure.BAD_TOKEN, "the GRANT entry recorded another token")
+                raise ReceiptError(
+                    ReceiptFailure.BAD_TOKEN, "the GRANT entry recorded another token"
+                )
             grants += 1
         events.append(record)
     if grants != 1:
-        raise _fail(ReceiptFailure.NO_GRANT, "a receipt holds its lease's one GRANT entry")
+        raise ReceiptError(ReceiptFailure.NO_GRANT, "a receipt holds its lease's one GRANT entry")
     return tuple(events)

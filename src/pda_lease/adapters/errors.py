@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 
 from pda_lease.kernel.catalog import Code, Deny, deny
-from pda_lease.kernel.errors import PdaLeaseError
+from pda_lease.kernel.errors import ReasonedError
 
 
 class StateFailure(enum.StrEnum):
@@ -22,13 +22,8 @@ class StateFailure(enum.StrEnum):
     AUDIT_UNAVAILABLE = "AUDIT_UNAVAILABLE"
 
 
-class StateError(PdaLeaseError):
+class StateError(ReasonedError[StateFailure]):
     """The clock, trust source, lease store or audit log could not be used safely."""
-
-    def __init__(self, reason: StateFailure, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
     def deny(self) -> Deny:
         return deny(Code.UNAVAILABLE, str(self.reason))

@@ -9,7 +9,8 @@ from ``PdaLeaseError`` so an embedder can catch the library's errors in one plac
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import enum
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from pda_lease.kernel.catalog import Deny
@@ -17,6 +18,22 @@ if TYPE_CHECKING:
 
 class PdaLeaseError(Exception):
     """Root of every error raised by pda-lease."""
+
+
+ReasonT = TypeVar("ReasonT", bound=enum.StrEnum)
+
+
+class ReasonedError(PdaLeaseError, Generic[ReasonT]):
+    """A refusal with a closed ``reason`` (what decides) and a ``detail`` (for people).
+
+    The shared shape of the errors that verification and state checks raise outside the
+    decision catalog: proofs, notes, receipts and unusable state.
+    """
+
+    def __init__(self, reason: ReasonT, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason: ReasonT = reason
+        self.detail = detail
 
 
 class UsageError(PdaLeaseError):

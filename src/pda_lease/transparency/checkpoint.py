@@ -44,7 +44,7 @@ from pda_lease.kernel.crypto import (
     is_valid_public_key,
     verify_signature,
 )
-from pda_lease.kernel.errors import PdaLeaseError, UsageError
+from pda_lease.kernel.errors import ReasonedError, UsageError
 from pda_lease.transparency.merkle import HASH_SIZE, MAX_TREE_SIZE
 
 __all__ = [
@@ -91,13 +91,8 @@ class NoteErrorReason(enum.StrEnum):
     BAD_CHECKPOINT = "BAD_CHECKPOINT"  # the text is not a valid checkpoint or origin differs
 
 
-class NoteError(PdaLeaseError):
+class NoteError(ReasonedError[NoteErrorReason]):
     """A note, verifier key or checkpoint was refused; ``reason`` says why."""
-
-    def __init__(self, reason: NoteErrorReason, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 # ------------------------------------------------------------------------------ helpers

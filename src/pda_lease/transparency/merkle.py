@@ -87,7 +87,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from pda_lease.kernel.errors import PdaLeaseError, UsageError
+from pda_lease.kernel.errors import ReasonedError, UsageError
 
 __all__ = [
     "EMPTY_ROOT",
@@ -132,16 +132,11 @@ class ProofFailure(enum.StrEnum):
     """A root recomputed from the proof differs from the root supplied."""
 
 
-class ProofError(PdaLeaseError):
+class ProofError(ReasonedError[ProofFailure]):
     """A Merkle inclusion or consistency proof failed verification.
 
     ``reason`` is the closed :class:`ProofFailure`; ``detail`` is for humans and never decides.
     """
-
-    def __init__(self, reason: ProofFailure, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 # ------------------------------------------------------------------------------ hashing ---
