@@ -250,7 +250,8 @@ def recorded(value: object) -> dict[str, object]:
     return {"unrecorded": why} if why else {"json": value}
 
 
-def _outcome(decision: Decision) -> dict[str, object]:
+def outcome_record(decision: Decision) -> dict[str, object]:
+    """The recorded form of a kernel decision in a ``decision`` entry (spec §12.3)."""
     if isinstance(decision, Grant):
         return decision.to_json()
     return _deny_json(decision)
@@ -831,7 +832,7 @@ class LeaseManager:
             "trust_digest": None if trust_digest is None else trust_digest.hex(),
             "manifest": recorded(manifest),
             "hrc_token": None if hrc_token is None else recorded(hrc_token),
-            "outcome": _outcome(decision),
+            "outcome": outcome_record(decision),
         }
 
     def _refuse_decisions(

@@ -86,12 +86,12 @@ from pda_lease.adapters.audit import (
     merkle_leaf,
 )
 from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
-from pda_lease.kernel.catalog import Deny
 from pda_lease.kernel.crypto import SIGNATURE_BYTES, cose_key_thumbprint, verify_signature
-from pda_lease.kernel.decide import Authority, Grant, decide
+from pda_lease.kernel.decide import Authority, decide
 from pda_lease.kernel.errors import PdaLeaseError, UsageError
 from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime, TrustSnapshot, parse_trust_snapshot
 from pda_lease.kernel.model import Failure
+from pda_lease.manager import outcome_record
 from pda_lease.transparency.checkpoint import Checkpoint
 from pda_lease.transparency.merkle import Frontier
 
@@ -305,18 +305,6 @@ class _Mismatch(Exception):
         self.actual = actual
 
 
-def _outcome_json(decision: Grant | Deny) -> dict[str, object]:
-    """The recorded form of a kernel decision (spec §12.3)."""
-    if isinstance(decision, Grant):
-        return decision.to_json()
-    return {
-        "decision": "DENY",
-        "code": str(decision.code),
-        "reason": decision.reason,
-        "field": decision.field,
-    }
-
-
 def _same(recorded: object, replayed: object) -> bool:
     """Byte equality of the canonical forms (so ``true`` is not ``1``)."""
     try:
@@ -515,7 +503,7 @@ class _Replayer:
                 tail = bytes.fromhex(token_hex)[-SIGNATURE_BYTES:]
                 if len(tail) == SIGNATURE_BYTES:
                     signer.candidate = tail
-        replayed = _outcome_json(decide(authority, manifest, snapshot, now, hrc))
+        replayed = outcome_record(decide(authority, manifest, snapshot, now, hrc))
         if hrc_unrecorded and replayed == _HRC_MISSING:
             malformed = {"decision": "DENY", "code": "HRC_REQUIRED", "reason": "HRC_MALFORMED"}
             if any(outcome.get(name) != value for name, value in malformed.items()):
