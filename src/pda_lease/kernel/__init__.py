@@ -30,6 +30,7 @@ from pda_lease.kernel.token import (
     LeaseClaims,
     VerifiedLease,
     decode_unverified,
+    open_token,
     sign_holder_proof,
     verify_token,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "decide",
     "decode_unverified",
     "json_digest",
+    "open_token",
     "parse_manifest",
     "parse_trust_snapshot",
     "sign_holder_proof",

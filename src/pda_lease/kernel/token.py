@@ -391,6 +391,37 @@ def _check_args(
         raise UsageError("revoked is a collection of 16-byte lease ids")
 
 
+def _signed_claims(token: bytes, issuer_public_key: bytes) -> LeaseClaims:
+    """Steps 1-10 of spec §7.3: structure, kid, the issuer's signature, the claims."""
+    kid, protected, payload, signature = _structure(token)
+    if kid != cose_key_thumbprint(issuer_public_key):
+        raise _invalid("UNKNOWN_KID")
+    if len(signature) != SIGNATURE_BYTES or not verify_signature(
+        issuer_public_key, sig_structure(protected, payload), signature
+    ):
+        raise _invalid("BAD_SIGNATURE")
+    return _claims(payload)
+
+
+def open_token(token: bytes, *, issuer_public_key: bytes) -> LeaseClaims:
+    """The issuer-signed claims of a token: spec §7.3 steps 1-10 and nothing after them.
+
+    This is what a generic CWT library's "decode and verify" does: the token is a
+    deterministic COSE_Sign1 signed by ``issuer_public_key`` and carrying well-typed lease
+    claims. It does NOT bind the token to a task, a manifest, the time, the revocation list
+    or its holder, so it never authorizes anything on its own: an executor's gate is
+    :func:`verify_token`. Raises ``InvalidLease`` with the reason of the first failed step.
+    """
+    if type(token) is not bytes:
+        raise UsageError("a token is bytes")
+    if type(issuer_public_key) is not bytes or len(issuer_public_key) != 32:
+        raise UsageError("issuer_public_key is a 32-byte Ed25519 public key")
+    try:
+        return _signed_claims(token, issuer_public_key)
+    except _Refused as refused:
+        raise InvalidLease(refused.denial) from None
+
+
 def verify_token(
     token: bytes,
     *,
@@ -411,14 +442,7 @@ def verify_token(
         raise UsageError("a token is bytes")
     _check_args(issuer_public_key, task_id, manifest_digest, now, revoked)
     try:
-        kid, protected, payload, signature = _structure(token)
-        if kid != cose_key_thumbprint(issuer_public_key):
-            raise _invalid("UNKNOWN_KID")
-        if len(signature) != SIGNATURE_BYTES or not verify_signature(
-            issuer_public_key, sig_structure(protected, payload), signature
-        ):
-            raise _invalid("BAD_SIGNATURE")
-        claims = _claims(payload)
+        claims = _signed_claims(token, issuer_public_key)
         if claims.task_id != task_id:
             raise _invalid("WRONG_TASK")
         if claims.manifest_digest != manifest_digest:
