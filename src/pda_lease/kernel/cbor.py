@@ -49,11 +49,15 @@ class EncodeError(ValueError):
 # ---------------------------------------------------------------------------------- encoding
 
 
+# One-byte heads (argument < 24) for every major type, looked up instead of built per call.
+SHORT_HEADS = tuple(bytes((initial,)) for initial in range(256))
+
+
 def encode_head(major: int, argument: int) -> bytes:
     """The shortest head for ``major`` with ``argument`` (RFC 8949 §3, §4.2.1)."""
     mt = major << 5
     if argument < 24:
-        return bytes((mt | argument,))
+        return SHORT_HEADS[mt | argument]
     if argument < 0x100:
         return bytes((mt | 24, argument))
     if argument < 0x10000:
@@ -68,53 +72,88 @@ def encode_text_key(key: str) -> bytes:
     return encode_head(3, len(raw)) + raw
 
 
+def encode_bytes(value: bytes) -> bytes:
+    """``det`` of a byte string."""
+    return encode_head(2, len(value)) + value
+
+
+def encode_text(value: str) -> bytes:
+    """``det`` of a text string; raises ``EncodeError`` for text that is not valid Unicode."""
+    try:
+        raw = value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EncodeError("text is not valid Unicode scalar values") from exc
+    return encode_head(3, len(raw)) + raw
+
+
+def encode_uint(value: int) -> bytes:
+    """``det`` of an unsigned integer below 2^64."""
+    if type(value) is not int or not 0 <= value <= _UINT64_MAX:
+        raise EncodeError("not an unsigned 64-bit integer")
+    return encode_head(0, value)
+
+
+def _encode_key(key: object) -> bytes:
+    kind = type(key)
+    if kind is str:
+        assert isinstance(key, str)
+        return encode_text(key)
+    if kind is int:
+        assert isinstance(key, int)
+        if 0 <= key <= _UINT64_MAX:
+            return encode_head(0, key)
+        if -(1 << 64) <= key < 0:
+            return encode_head(1, -1 - key)
+        raise EncodeError("integer outside the 64-bit CBOR range")
+    raise EncodeError("map keys must be integers or text strings")
+
+
 def _encode_into(value: object, out: bytearray) -> None:
-    # Order matters: bool is a subclass of int, so the singletons come first.
-    if value is None:
-        out.append(0xF6)
-    elif value is True:
-        out.append(0xF5)
-    elif value is False:
-        out.append(0xF4)
-    elif type(value) is int:
+    # Dispatch on the exact type: bool is a subclass of int, and neither a bool nor any other
+    # subclass may pass for an integer (spec §2.1).
+    kind = type(value)
+    if kind is str:
+        assert isinstance(value, str)
+        out += encode_text(value)
+    elif kind is bytes:
+        assert isinstance(value, bytes)
+        out += encode_head(2, len(value))
+        out += value
+    elif kind is int:
+        assert isinstance(value, int)
         if 0 <= value <= _UINT64_MAX:
             out += encode_head(0, value)
         elif -(1 << 64) <= value < 0:
             out += encode_head(1, -1 - value)
         else:
             raise EncodeError("integer outside the 64-bit CBOR range")
-    elif type(value) is bytes:
-        out += encode_head(2, len(value))
-        out += value
-    elif type(value) is str:
-        try:
-            raw = value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise EncodeError("text is not valid Unicode scalar values") from exc
-        out += encode_head(3, len(raw))
-        out += raw
-    elif type(value) is list or type(value) is tuple:
-        items: Sequence[object] = value
-        out += encode_head(4, len(items))
-        for item in items:
-            _encode_into(item, out)
-    elif type(value) is dict:
+    elif kind is dict:
+        assert isinstance(value, dict)
         mapping: Mapping[object, object] = value
-        entries = []
-        for key, item in mapping.items():
-            if type(key) is not int and type(key) is not str:
-                raise EncodeError("map keys must be integers or text strings")
-            entries.append((encode(key), item))
-        entries.sort(key=lambda entry: entry[0])
+        # Encoded keys of distinct keys are distinct, so the sort never compares the values.
+        entries = sorted((_encode_key(key), item) for key, item in mapping.items())
         out += encode_head(5, len(entries))
         for encoded_key, item in entries:
             out += encoded_key
             _encode_into(item, out)
-    elif type(value) is Tag:
+    elif value is None:
+        out.append(0xF6)
+    elif value is True:
+        out.append(0xF5)
+    elif value is False:
+        out.append(0xF4)
+    elif kind is list or kind is tuple:
+        assert isinstance(value, (list, tuple))
+        items: Sequence[object] = value
+        out += encode_head(4, len(items))
+        for item in items:
+            _encode_into(item, out)
+    elif kind is Tag:
+        assert isinstance(value, Tag)
         out += encode_head(6, value.number)
         _encode_into(value.content, out)
     else:
-        raise EncodeError(f"type {type(value).__name__} is not in the CBOR profile")
+        raise EncodeError(f"type {kind.__name__} is not in the CBOR profile")
 
 
 def encode(value: object) -> bytes:

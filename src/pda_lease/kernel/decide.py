@@ -13,10 +13,11 @@ from collections.abc import Collection
 import attrs
 
 from pda_lease.kernel.catalog import Code, Deny, deny
-from pda_lease.kernel.cbor import encode
+from pda_lease.kernel.cbor import encode, encode_bytes, encode_head, encode_text, encode_uint
 from pda_lease.kernel.crypto import Signer, cose_key_thumbprint, sha256, verify_signature
 from pda_lease.kernel.errors import PolicyError, UsageError
 from pda_lease.kernel.inputs import (
+    HolderKeyMemo,
     HrcToken,
     LeasePolicy,
     MonotonicTime,
@@ -28,9 +29,17 @@ from pda_lease.kernel.inputs import (
     parse_trust_snapshot,
 )
 from pda_lease.kernel.model import Failure
-from pda_lease.kernel.token import LEASE_ID_BYTES, LeaseClaims, mint, time_standing
+from pda_lease.kernel.token import (
+    LEASE_ID_BYTES,
+    LeaseClaims,
+    mint,
+    protected_header,
+    time_standing,
+)
 
 LEASE_ID_CONTEXT = "PDA-LEASE-ID-v1"
+_LEASE_ID_PREFIX = encode_head(4, 8) + encode(LEASE_ID_CONTEXT)
+_NULL = encode(None)
 
 
 @attrs.frozen
@@ -71,7 +80,7 @@ class Active:
 class Authority:
     """An issuer: an Ed25519 signer bound to the lease policy it decides under (§3.5)."""
 
-    __slots__ = ("_kid", "_policy", "_signer")
+    __slots__ = ("_holder_keys", "_kid", "_policy", "_protected", "_signer")
 
     def __init__(self, signer: Signer, policy: LeasePolicy) -> None:
         if not isinstance(signer, Signer):
@@ -84,6 +93,8 @@ class Authority:
         self._signer = signer
         self._policy = policy
         self._kid = kid
+        self._protected = protected_header(kid)
+        self._holder_keys = HolderKeyMemo()
 
     @property
     def policy(self) -> LeasePolicy:
@@ -118,18 +129,23 @@ def lease_id_for(
     hrc_digest: bytes | None,
     now: MonotonicTime,
 ) -> bytes:
-    """Spec §6.4: a lease id is a hash of every decision input."""
-    material = encode(
-        [
-            LEASE_ID_CONTEXT,
-            kid,
-            policy_digest,
-            manifest_digest,
-            trust_digest,
-            hrc_digest,
-            now.epoch,
-            now.ns,
-        ]
+    """Spec §6.4: a lease id is a hash of every decision input.
+
+    The hashed bytes are ``det([context, kid, policy_digest, manifest_digest, trust_digest,
+    hrc_digest, epoch, ns])``, written out directly (tests compare it with the general
+    encoder).
+    """
+    material = b"".join(
+        (
+            _LEASE_ID_PREFIX,
+            encode_bytes(kid),
+            encode_bytes(policy_digest),
+            encode_bytes(manifest_digest),
+            encode_bytes(trust_digest),
+            _NULL if hrc_digest is None else encode_bytes(hrc_digest),
+            encode_text(now.epoch),
+            encode_uint(now.ns),
+        )
     )
     return sha256(material)[:LEASE_ID_BYTES]
 
@@ -209,7 +225,7 @@ def decide(
     policy = authority.policy
 
     # Step 1: structure.
-    parsed = parse_manifest(manifest)
+    parsed = parse_manifest(manifest, authority._holder_keys)
     if isinstance(parsed, Failure):
         return deny(Code.INVALID_MANIFEST, parsed.reason, parsed.path)
 
@@ -263,7 +279,7 @@ def decide(
         constraints=attrs.evolve(parsed.constraints, hrc_required=hrc_required),
         hrc_digest=hrc_digest,
     )
-    return Grant(lease_id, mint(authority._signer, claims), claims)
+    return Grant(lease_id, mint(authority._signer, claims, protected=authority._protected), claims)
 
 
 def standing(

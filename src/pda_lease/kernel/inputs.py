@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 import attrs
@@ -86,12 +86,52 @@ _TIME_FIELDS = (
 )
 
 
-def _hex_key(value: object, path: str) -> Failure | None:
-    failure = model.text(HEX32_PATTERN)(value, path)
-    if failure:
-        return failure
-    assert isinstance(value, str)
-    return None if is_valid_public_key(bytes.fromhex(value)) else Failure("BAD_HOLDER_KEY", path)
+_HEX32 = model.text(HEX32_PATTERN)
+
+
+def _key_check(is_valid: Callable[[bytes], bool]) -> model.Check:
+    def check(value: object, path: str) -> Failure | None:
+        failure = _HEX32(value, path)
+        if failure:
+            return failure
+        assert isinstance(value, str)
+        return None if is_valid(bytes.fromhex(value)) else Failure("BAD_HOLDER_KEY", path)
+
+    return check
+
+
+_hex_key = _key_check(is_valid_public_key)
+
+
+class HolderKeyMemo:
+    """Holder keys already found valid (spec §3.1), so that a key seen again is not rechecked.
+
+    The check is a point decompression and a prime-order subgroup test, about as costly as an
+    Ed25519 verification, and an executor presents the same holder key for task after task.
+    Validity is a pure function of the key's 32 bytes, so remembering it cannot change any
+    decision: only keys that passed are remembered (a bad key is judged afresh every time),
+    and at most ``capacity`` of them (then the memo starts over). An ``Authority`` owns one;
+    it is the only state a decision touches, and it is invisible in every result.
+    """
+
+    __slots__ = ("_capacity", "_valid", "manifest_fields")
+
+    def __init__(self, capacity: int = 4096) -> None:
+        if type(capacity) is not int or capacity < 1:
+            raise UsageError("a HolderKeyMemo capacity is a positive integer")
+        self._capacity = capacity
+        self._valid: set[bytes] = set()
+        self.manifest_fields = _manifest_fields(_key_check(self.is_valid))
+
+    def is_valid(self, key: bytes) -> bool:
+        if key in self._valid:
+            return True
+        if not is_valid_public_key(key):
+            return False
+        if len(self._valid) >= self._capacity:
+            self._valid.clear()
+        self._valid.add(key)
+        return True
 
 
 # ---------------------------------------------------------------------------------- manifest
@@ -141,47 +181,57 @@ def _window_not_empty(value: object, path: str) -> Failure | None:
     return Failure("EMPTY_WINDOW", path)
 
 
-_MANIFEST_FIELDS = (
-    Field("manifest_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
-    Field("task_id", model.text(IDENTIFIER_PATTERN)),
-    Field("capability_id", model.text(IDENTIFIER_PATTERN)),
-    Field("inputs", model.any_object),
-    Field(
-        "constraints",
-        model.nested(
-            (
-                Field("scope", model.text(PRINTABLE_PATTERN)),
-                Field("reversible", model.boolean),
-                Field("sensitivity", model.one_of(*SENSITIVITIES)),
-                Field("hrc_required", model.boolean),
-            )
-        ),
-    ),
-    Field("provenance", model.nested((Field("ast_hash", model.text(HEX32_PATTERN)),))),
-    Field("holder", model.nested((Field("public_key", _hex_key),))),
-    Field(
-        "window",
-        model.nested(
-            (
-                Field("epoch", model.text(EPOCH_PATTERN)),
-                Field("not_before_ns", model.integer(0, UINT63_MAX)),
-                Field("not_after_ns", model.integer(0, UINT63_MAX)),
+def _manifest_fields(holder_key: model.Check) -> tuple[Field, ...]:
+    return (
+        Field("manifest_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
+        Field("task_id", model.text(IDENTIFIER_PATTERN)),
+        Field("capability_id", model.text(IDENTIFIER_PATTERN)),
+        Field("inputs", model.any_object),
+        Field(
+            "constraints",
+            model.nested(
+                (
+                    Field("scope", model.text(PRINTABLE_PATTERN)),
+                    Field("reversible", model.boolean),
+                    Field("sensitivity", model.one_of(*SENSITIVITIES)),
+                    Field("hrc_required", model.boolean),
+                )
             ),
-            after=_window_not_empty,
         ),
-    ),
-)
+        Field("provenance", model.nested((Field("ast_hash", model.text(HEX32_PATTERN)),))),
+        Field("holder", model.nested((Field("public_key", holder_key),))),
+        Field(
+            "window",
+            model.nested(
+                (
+                    Field("epoch", model.text(EPOCH_PATTERN)),
+                    Field("not_before_ns", model.integer(0, UINT63_MAX)),
+                    Field("not_after_ns", model.integer(0, UINT63_MAX)),
+                ),
+                after=_window_not_empty,
+            ),
+        ),
+    )
 
 
-def parse_manifest(document: object) -> TaskManifest | Failure:
-    """Spec §4.1. Returns the manifest, or the first violation with its field path."""
-    failure = model.validate(document, model.MANIFEST_LIMITS, _MANIFEST_FIELDS)
-    if failure:
-        return failure
+_MANIFEST_FIELDS = _manifest_fields(_hex_key)
+
+
+def parse_manifest(
+    document: object, holder_keys: HolderKeyMemo | None = None
+) -> TaskManifest | Failure:
+    """Spec §4.1. Returns the manifest, or the first violation with its field path.
+
+    ``holder_keys`` remembers holder keys already found valid; the result is the same with or
+    without it.
+    """
+    fields = _MANIFEST_FIELDS if holder_keys is None else holder_keys.manifest_fields
+    encoded = model.validate_encoded(document, model.MANIFEST_LIMITS, fields)
+    if isinstance(encoded, Failure):
+        return encoded
     assert isinstance(document, dict)
     constraints = document["constraints"]
     window = document["window"]
-    encoded = encode(document)
     return TaskManifest(
         task_id=document["task_id"],
         capability_id=document["capability_id"],
@@ -253,14 +303,14 @@ def parse_trust_snapshot(document: object) -> TrustSnapshot | Failure:
     """Spec §3.2: the snapshot, or the first violation (reported as ``SNAPSHOT_INVALID``)."""
     if isinstance(document, TrustSnapshot):
         return document
-    failure = model.validate(document, model.SNAPSHOT_LIMITS, _SNAPSHOT_FIELDS)
-    if failure:
-        return failure
+    encoded = model.validate_encoded(document, model.SNAPSHOT_LIMITS, _SNAPSHOT_FIELDS)
+    if isinstance(encoded, Failure):
+        return encoded
     assert isinstance(document, dict)
     return TrustSnapshot(
         sequence=document["sequence"],
         scores=MappingProxyType(dict(document["scores"])),
-        digest=json_digest(document),
+        digest=sha256(encoded),
     )
 
 
@@ -290,9 +340,9 @@ _HRC_FIELDS = (
 
 
 def parse_hrc_token(document: object) -> HrcToken | Failure:
-    failure = model.validate(document, model.MANIFEST_LIMITS, _HRC_FIELDS)
-    if failure:
-        return failure
+    encoded = model.validate_encoded(document, model.MANIFEST_LIMITS, _HRC_FIELDS)
+    if isinstance(encoded, Failure):
+        return encoded
     assert isinstance(document, dict)
     confirmed = document["confirmed_at"]
     return HrcToken(
@@ -300,7 +350,7 @@ def parse_hrc_token(document: object) -> HrcToken | Failure:
         manifest_digest=bytes.fromhex(document["manifest_digest"]),
         confirmed_at=MonotonicTime(confirmed["epoch"], confirmed["ns"]),
         signature=bytes.fromhex(document["signature"]),
-        digest=json_digest(document),
+        digest=sha256(encoded),
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
+from pda_lease.kernel.cbor import SHORT_HEADS as _SHORT_HEADS
 from pda_lease.kernel.cbor import encode_head
 
 INT64_MIN = -(1 << 63)
@@ -75,99 +76,180 @@ def _json_string(text: str) -> str:
     return "".join(out)
 
 
-def _utf8(text: str) -> bytes | None:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates are not Unicode scalar values
-        return None
+class _Violation(Exception):
+    """The first violation, raised from where it is found and given its path on the way out.
+
+    Field paths are only ever needed for a failure, so the walk does not build them: each
+    container adds its own step (member name or index) as the exception passes through it,
+    and ``walk_encode`` assembles the path once. A document that passes pays for no path.
+    """
+
+    __slots__ = ("reason", "steps")
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.steps: list[str | int] = []
 
 
-def _key_order(item: tuple[bytes, str, object]) -> bytes:
-    return item[0]
+def _path_of(steps: list[str | int]) -> str:
+    path = "$"
+    for step in reversed(steps):
+        path = index_path(path, step) if type(step) is int else child_path(path, str(step))
+    return path
 
 
-class _Walk:
-    __slots__ = ("limits", "total")
+def _text_head(size: int) -> bytes:
+    return _SHORT_HEADS[0x60 | size] if size < 24 else encode_head(3, size)
+
+
+class _Encoder:
+    """Spec §4.1 steps 2 and 3 fused with ``det(document)`` (spec §2.3): one depth-first pass.
+
+    The walk visits members in deterministic order, which is also the order of the encoding,
+    so the running size of step 3 is exactly the length of the output so far: the limit is
+    judged on the bytes as they are produced, at the same points and with the same paths as
+    the spec's walk, and a document that passes leaves its encoding behind (its digest input).
+    Text, the commonest value, is handled in line by ``_text``; everything else by ``value``.
+    """
+
+    __slots__ = ("max_depth", "max_items", "max_string_bytes", "max_total_bytes", "out")
 
     def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self.total = 0
+        self.max_depth = limits.max_depth
+        self.max_items = limits.max_items
+        self.max_string_bytes = limits.max_string_bytes
+        self.max_total_bytes = limits.max_total_bytes
+        self.out = bytearray()
 
-    def _add(self, size: int, path: str) -> Failure | None:
-        self.total += size
-        if self.total > self.limits.max_total_bytes:
-            return Failure("TOO_LARGE", path)
-        return None
+    def _text(self, value: str) -> None:
+        try:
+            raw = value.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates are not Unicode scalar values
+            raise _Violation("NOT_JSON") from None
+        size = len(raw)
+        if size > self.max_string_bytes:
+            raise _Violation("STRING_TOO_LONG")
+        out = self.out
+        out += _SHORT_HEADS[0x60 | size] if size < 24 else encode_head(3, size)
+        out += raw
+        if len(out) > self.max_total_bytes:
+            raise _Violation("TOO_LARGE")
 
-    def value(self, value: object, path: str, depth: int) -> Failure | None:
-        limits = self.limits
-        if depth > limits.max_depth:
-            return Failure("TOO_DEEP", path)
+    def value(self, value: object, depth: int) -> None:
+        if depth > self.max_depth:
+            raise _Violation("TOO_DEEP")
+        out = self.out
         kind = type(value)
-        if value is None or kind is bool:
-            return self._add(1, path)
-        if kind is int:
-            assert isinstance(value, int)
-            if not INT64_MIN <= value <= INT64_MAX:
-                return Failure("INTEGER_OUT_OF_RANGE", path)
-            argument = value if value >= 0 else -1 - value
-            return self._add(len(encode_head(0, argument)), path)
         if kind is str:
             assert isinstance(value, str)
-            raw = _utf8(value)
-            if raw is None:
-                return Failure("NOT_JSON", path)
-            if len(raw) > limits.max_string_bytes:
-                return Failure("STRING_TOO_LONG", path)
-            return self._add(len(encode_head(3, len(raw))) + len(raw), path)
-        if kind is list:
-            assert isinstance(value, list)
-            if len(value) > limits.max_items:
-                return Failure("TOO_MANY_ITEMS", path)
-            failure = self._add(len(encode_head(4, len(value))), path)
-            for index, item in enumerate(value):
-                failure = failure or self.value(item, index_path(path, index), depth + 1)
-                if failure:
-                    return failure
-            return failure
+            self._text(value)
+            return
         if kind is dict:
             assert isinstance(value, dict)
-            return self._object(value, path, depth)
-        if kind is float:
-            return Failure("FLOAT_NOT_ALLOWED", path)
-        return Failure("NOT_JSON", path)
+            self._object(value, depth)
+            return  # _object judges the size after each member itself
+        if kind is int:
+            assert isinstance(value, int)
+            if 0 <= value <= INT64_MAX:
+                out += _SHORT_HEADS[value] if value < 24 else encode_head(0, value)
+            elif INT64_MIN <= value < 0:
+                out += encode_head(1, -1 - value)
+            else:
+                raise _Violation("INTEGER_OUT_OF_RANGE")
+        elif value is None or kind is bool:
+            out.append(0xF6 if value is None else 0xF5 if value else 0xF4)
+        elif kind is list:
+            assert isinstance(value, list)
+            if len(value) > self.max_items:
+                raise _Violation("TOO_MANY_ITEMS")
+            out += encode_head(4, len(value))
+            if len(out) > self.max_total_bytes:
+                raise _Violation("TOO_LARGE")
+            inner = depth + 1
+            for index, item in enumerate(value):
+                try:
+                    if type(item) is str and inner <= self.max_depth:
+                        self._text(item)
+                    else:
+                        self.value(item, inner)
+                except _Violation as violation:
+                    violation.steps.append(index)
+                    raise
+            return
+        elif kind is float:
+            raise _Violation("FLOAT_NOT_ALLOWED")
+        else:
+            raise _Violation("NOT_JSON")
+        if len(out) > self.max_total_bytes:
+            raise _Violation("TOO_LARGE")
 
-    def _object(self, value: dict[object, object], path: str, depth: int) -> Failure | None:
+    def _object(self, value: dict[object, object], depth: int) -> None:
         # The member count is judged before the names, so that the work is bounded by the
         # limit and not by the object's size (spec §4.1 step 2).
-        if len(value) > self.limits.max_items:
-            return Failure("TOO_MANY_ITEMS", path)
+        if len(value) > self.max_items:
+            raise _Violation("TOO_MANY_ITEMS")
         members: list[tuple[bytes, str, object]] = []
         for key, item in value.items():
-            raw = _utf8(key) if type(key) is str else None
-            if raw is None:
-                return Failure("NOT_JSON", path)
-            assert isinstance(key, str)
-            members.append((encode_head(3, len(raw)) + raw, key, item))
-        members.sort(key=_key_order)
-        failure = self._add(len(encode_head(5, len(value))), path)
-        if failure:
-            return failure
-        for encoded_key, key, item in members:
-            member_path = child_path(path, key)
-            if len(key.encode("utf-8")) > self.limits.max_string_bytes:
-                return Failure("STRING_TOO_LONG", member_path)
-            failure = self._add(len(encoded_key), member_path) or self.value(
-                item, member_path, depth + 1
+            if type(key) is not str:
+                raise _Violation("NOT_JSON")
+            try:
+                raw = key.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Violation("NOT_JSON") from None
+            size = len(raw)
+            members.append(
+                (
+                    (_SHORT_HEADS[0x60 | size] if size < 24 else encode_head(3, size)) + raw,
+                    key,
+                    item,
+                )
             )
-            if failure:
-                return failure
-        return None
+        # Encoded text keys are distinct, so the sort never compares past the first element.
+        members.sort()
+        out = self.out
+        out += encode_head(5, len(members))
+        max_total = self.max_total_bytes
+        if len(out) > max_total:
+            raise _Violation("TOO_LARGE")
+        max_key = self.max_string_bytes
+        inner = depth + 1
+        text_ok = inner <= self.max_depth
+        for encoded_key, key, item in members:
+            try:
+                # The encoded key is longer than the key's UTF-8, so most keys skip the test.
+                if len(encoded_key) > max_key and len(key.encode("utf-8")) > max_key:
+                    raise _Violation("STRING_TOO_LONG")
+                out += encoded_key
+                if len(out) > max_total:
+                    raise _Violation("TOO_LARGE")
+                if type(item) is str and text_ok:
+                    self._text(item)
+                else:
+                    self.value(item, inner)
+            except _Violation as violation:
+                violation.steps.append(key)
+                raise
+
+
+def walk_encode(document: object, limits: Limits) -> Failure | bytes:
+    """Spec §4.1 steps 2-3 (the bounded data-model walk): the first violation, or ``det``.
+
+    On success the result is the deterministic encoding of ``document`` (spec §2.3), the
+    same bytes as ``cbor.encode(document)``, produced by the walk itself.
+    """
+    encoder = _Encoder(limits)
+    try:
+        encoder.value(document, 1)
+    except _Violation as violation:
+        return Failure(violation.reason, _path_of(violation.steps))
+    return bytes(encoder.out)
 
 
 def walk(document: object, limits: Limits) -> Failure | None:
-    """Spec §4.1 step 2: the bounded data-model walk. ``None`` when the document passes."""
-    return _Walk(limits).value(document, "$", 1)
+    """Spec §4.1 steps 2-3: ``None`` when the document passes the bounded walk."""
+    result = walk_encode(document, limits)
+    return result if isinstance(result, Failure) else None
 
 
 def sorted_keys(obj: dict[str, object]) -> list[str]:
@@ -183,28 +265,48 @@ def sorted_keys(obj: dict[str, object]) -> list[str]:
 Check = Callable[[object, str], "Failure | None"]
 
 
-@attrs.frozen
 class Field:
-    name: str
-    check: Check
+    """One member of a closed object: its name and the check of its value."""
+
+    __slots__ = ("check", "name", "simple")
+
+    def __init__(self, name: str, check: Check) -> None:
+        self.name = name
+        self.check = check
+        # Whether the member's path is the plain ``parent.name`` form (spec §4.1), decided
+        # once here instead of on every check.
+        self.simple = _SIMPLE_NAME.fullmatch(name) is not None
+
+    def path_in(self, parent: str) -> str:
+        if not self.simple:
+            return child_path(parent, self.name)
+        return self.name if parent == "$" else parent + "." + self.name
+
+
+def _first_unknown(value: dict[str, object], names: frozenset[str]) -> str:
+    return next(key for key in sorted_keys(value) if key not in names)
 
 
 def check_object(
-    value: object, path: str, fields: Sequence[Field], after: Check | None = None
+    value: object,
+    path: str,
+    fields: Sequence[Field],
+    after: Check | None = None,
+    names: frozenset[str] | None = None,
 ) -> Failure | None:
     """Closed object: unknown members first, then each field in schema order (spec §4.1)."""
     if type(value) is not dict:
         return Failure("WRONG_TYPE", path)
     assert isinstance(value, dict)
-    names = {field.name for field in fields}
-    for key in sorted_keys(value):
-        if key not in names:
-            return Failure("UNKNOWN_FIELD", child_path(path, key))
+    if names is None:
+        names = frozenset(field.name for field in fields)
+    if not value.keys() <= names:
+        # Only a refused object pays for the deterministic order that names the first one.
+        return Failure("UNKNOWN_FIELD", child_path(path, _first_unknown(value, names)))
     for field in fields:
-        member_path = child_path(path, field.name)
         if field.name not in value:
-            return Failure("MISSING_FIELD", member_path)
-        failure = field.check(value[field.name], member_path)
+            return Failure("MISSING_FIELD", field.path_in(path))
+        failure = field.check(value[field.name], field.path_in(path))
         if failure:
             return failure
     return after(value, path) if after else None
@@ -250,16 +352,29 @@ def any_object(value: object, path: str) -> Failure | None:
 
 
 def nested(fields: Sequence[Field], after: Check | None = None) -> Check:
+    names = frozenset(field.name for field in fields)
+
     def check(value: object, path: str) -> Failure | None:
-        return check_object(value, path, fields, after)
+        return check_object(value, path, fields, after, names)
 
     return check
+
+
+def validate_encoded(
+    document: object, limits: Limits, fields: Sequence[Field], after: Check | None = None
+) -> Failure | bytes:
+    """Spec §4.1 steps 1-4 for one closed document: the first violation, or ``det(document)``."""
+    if type(document) is not dict:
+        return Failure("NOT_AN_OBJECT", "$")
+    encoded = walk_encode(document, limits)
+    if isinstance(encoded, Failure):
+        return encoded
+    return check_object(document, "$", fields, after) or encoded
 
 
 def validate(
     document: object, limits: Limits, fields: Sequence[Field], after: Check | None = None
 ) -> Failure | None:
-    """Spec §4.1 steps 1-4 for one closed document."""
-    if type(document) is not dict:
-        return Failure("NOT_AN_OBJECT", "$")
-    return walk(document, limits) or check_object(document, "$", fields, after)
+    """Spec §4.1 steps 1-4 for one closed document; ``None`` when it passes."""
+    result = validate_encoded(document, limits, fields, after)
+    return result if isinstance(result, Failure) else None
