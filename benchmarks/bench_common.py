@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -182,6 +183,21 @@ def machine_facts(work_dir: Path | None = None) -> dict[str, str]:
     with contextlib.suppress(OSError):
         facts["loadavg at start"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     return facts
+
+
+def source_digest() -> str:
+    """SHA-256 (12 hex digits) of every file under ``src/``: did the measured code change?
+
+    The commit alone cannot tell: a run may measure uncommitted code, and that code may be
+    edited while the run goes on. A suite records this at its start and compares at its end.
+    """
+    digest = hashlib.sha256()
+    source = REPOSITORY / "src"
+    for path in sorted(source.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(source).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:12]
 
 
 def results_document(
