@@ -347,9 +347,13 @@ class _ClaimsReader:
     than decoding a generic map and then judging it, the reader walks the only layout a
     valid payload can have: the map head, each key in deterministic order, each value with
     its one allowed type, every head in its shortest form (RFC 8949 §4.2.1), nothing after.
-    Any other byte stops it. Reading the fixed parts as the exact bytes the encoder writes
-    makes "a successful read re-encodes to the same payload" hold by construction; the tests
-    check it against ``encode_claims`` and against the reference model's generic decoder.
+    Any other byte stops it. The fixed parts (keys, the heads of fixed-size byte strings, the
+    constant claims) are compared as the exact runs of bytes the encoder writes, so "a
+    successful read re-encodes to the same payload" holds by construction; the tests check
+    it against ``encode_claims`` and against the reference model's generic decoder.
+
+    Each read method first requires ``run`` (the constant bytes before the value) at the
+    current position.
     """
 
     __slots__ = ("data", "pos")
@@ -358,14 +362,14 @@ class _ClaimsReader:
         self.data = data
         self.pos = 0
 
-    def expect(self, raw: bytes) -> None:
-        end = self.pos + len(raw)
-        if self.data[self.pos : end] != raw:
+    def _after(self, run: bytes) -> int:
+        if not self.data.startswith(run, self.pos):
             raise _invalid("BAD_CLAIMS")
-        self.pos = end
+        return self.pos + len(run)
 
-    def _argument(self, major: int) -> int:
-        data, pos = self.data, self.pos
+    def _argument(self, pos: int, major: int) -> int:
+        """The argument of the shortest-form head of type ``major`` at ``pos``; moves past it."""
+        data = self.data
         if pos >= len(data) or data[pos] >> 5 != major:
             raise _invalid("BAD_CLAIMS")
         info = data[pos] & 0x1F
@@ -381,8 +385,9 @@ class _ClaimsReader:
         self.pos = pos + 1 + size
         return argument
 
-    def item(self, major: int) -> bytes:
-        size = self._argument(major)
+    def item(self, run: bytes, major: int) -> bytes:
+        """The content of a byte or text string (``major`` 2 or 3)."""
+        size = self._argument(self._after(run), major)
         start = self.pos
         end = start + size
         if end > len(self.data):
@@ -390,39 +395,45 @@ class _ClaimsReader:
         self.pos = end
         return self.data[start:end]
 
-    def text(self, pattern: re.Pattern[str]) -> str:
+    def text(self, run: bytes, pattern: re.Pattern[str]) -> str:
         try:
-            value = self.item(3).decode("utf-8")
+            value = self.item(run, 3).decode("utf-8")
         except UnicodeDecodeError:
             raise _invalid("BAD_CLAIMS") from None
         if not pattern.fullmatch(value):
             raise _invalid("BAD_CLAIMS")
         return value
 
-    def digest(self, size: int) -> bytes:
-        value = self.item(2)
-        if len(value) != size:
+    def fixed(self, run: bytes, size: int) -> bytes:
+        """``size`` raw bytes after ``run`` (which ends with their byte-string head)."""
+        start = self._after(run)
+        end = start + size
+        if end > len(self.data):
             raise _invalid("BAD_CLAIMS")
-        return value
+        self.pos = end
+        return self.data[start:end]
 
-    def uint63(self) -> int:
-        value = self._argument(0)
+    def uint63(self, run: bytes) -> int:
+        value = self._argument(self._after(run), 0)
         if value > UINT63_MAX:
             raise _invalid("BAD_CLAIMS")
         return value
 
-    def boolean(self) -> bool:
-        data, pos = self.data, self.pos
+    def boolean(self, run: bytes) -> bool:
+        pos = self._after(run)
+        data = self.data
         if pos >= len(data) or data[pos] not in (0xF4, 0xF5):
             raise _invalid("BAD_CLAIMS")
         self.pos = pos + 1
         return data[pos] == 0xF5
 
-    def null_or_digest(self, size: int) -> bytes | None:
-        if self.data[self.pos : self.pos + 1] == _NULL:
-            self.pos += 1
+    def null_or_digest(self, run: bytes) -> bytes | None:
+        pos = self._after(run)
+        if self.data.startswith(_NULL, pos):
+            self.pos = pos + 1
             return None
-        return self.digest(size)
+        self.pos = pos
+        return self.fixed(_DIGEST_HEAD, 32)
 
     def end(self) -> None:
         if self.pos != len(self.data):
@@ -433,55 +444,39 @@ class _ClaimsReader:
 _SHORTEST_MIN = {24: 24, 25: 0x100, 26: 0x10000, 27: 0x100000000}
 _SENSITIVITY_BY_TEXT = {str(sensitivity): sensitivity for sensitivity in SENSITIVITIES}
 _SENSITIVITY_TEXT = re.compile("|".join(_SENSITIVITY_BY_TEXT))
+# The constant runs of a claims payload, each ending where a value starts.
+_DIGEST_HEAD = cbor.encode_head(2, 32)
+_RUN_ISS = _CLAIMS_HEAD + _KEY[ISS]
+_RUN_CTI = _KEY[CTI] + cbor.encode_head(2, LEASE_ID_BYTES)
+_RUN_CNF = _KEY[CNF] + _CNF_PREFIX
+_RUN_MANIFEST = _KEY[PDA_VERSION] + _VERSION + _KEY[MANIFEST_DIGEST] + _DIGEST_HEAD
+_RUN_TRUST = _KEY[TRUST_DIGEST] + _DIGEST_HEAD
+_RUN_POLICY = _KEY[POLICY_DIGEST] + _DIGEST_HEAD
+_RUN_SCOPE = _KEY[CONSTRAINTS] + _CONSTRAINTS_HEAD + _SCOPE
 
 
 def _claims(payload: bytes) -> LeaseClaims:
     """Step 10: the payload is exactly the claims of §6.3 with their types."""
     reader = _ClaimsReader(payload)
     key = _KEY
-    reader.expect(_CLAIMS_HEAD)
-    reader.expect(key[ISS])
-    issuer = reader.text(_PRINTABLE)
-    reader.expect(key[SUB])
-    task_id = reader.text(_IDENTIFIER)
-    reader.expect(key[CTI])
-    lease_id = reader.digest(LEASE_ID_BYTES)
-    reader.expect(key[CNF])
-    reader.expect(_CNF_PREFIX)
-    holder = reader.data[reader.pos : reader.pos + 32]
-    reader.pos += 32
-    reader.expect(key[PDA_VERSION])
-    reader.expect(_VERSION)
-    reader.expect(key[MANIFEST_DIGEST])
-    manifest_digest = reader.digest(32)
-    reader.expect(key[TRUST_DIGEST])
-    trust_digest = reader.digest(32)
-    reader.expect(key[POLICY_DIGEST])
-    policy_digest = reader.digest(32)
-    reader.expect(key[CLOCK_EPOCH])
-    clock_epoch = reader.text(_EPOCH)
-    reader.expect(key[ISSUED_AT_NS])
-    issued_at_ns = reader.uint63()
-    reader.expect(key[EXPIRES_AT_NS])
-    expires_at_ns = reader.uint63()
-    reader.expect(key[CAPABILITY_ID])
-    capability_id = reader.text(_IDENTIFIER)
-    reader.expect(key[CONSTRAINTS])
-    reader.expect(_CONSTRAINTS_HEAD)
-    reader.expect(_SCOPE)
-    scope = reader.text(_PRINTABLE)
-    reader.expect(_REVERSIBLE)
-    reversible = reader.boolean()
-    reader.expect(_SENSITIVITY)
-    sensitivity = _SENSITIVITY_BY_TEXT[reader.text(_SENSITIVITY_TEXT)]
-    reader.expect(_HRC_REQUIRED)
-    hrc_required = reader.boolean()
-    reader.expect(key[HRC])
-    hrc_digest = reader.null_or_digest(32)
+    issuer = reader.text(_RUN_ISS, _PRINTABLE)
+    task_id = reader.text(key[SUB], _IDENTIFIER)
+    lease_id = reader.fixed(_RUN_CTI, LEASE_ID_BYTES)
+    holder = reader.fixed(_RUN_CNF, 32)
+    manifest_digest = reader.fixed(_RUN_MANIFEST, 32)
+    trust_digest = reader.fixed(_RUN_TRUST, 32)
+    policy_digest = reader.fixed(_RUN_POLICY, 32)
+    clock_epoch = reader.text(key[CLOCK_EPOCH], _EPOCH)
+    issued_at_ns = reader.uint63(key[ISSUED_AT_NS])
+    expires_at_ns = reader.uint63(key[EXPIRES_AT_NS])
+    capability_id = reader.text(key[CAPABILITY_ID], _IDENTIFIER)
+    scope = reader.text(_RUN_SCOPE, _PRINTABLE)
+    reversible = reader.boolean(_REVERSIBLE)
+    sensitivity = _SENSITIVITY_BY_TEXT[reader.text(_SENSITIVITY, _SENSITIVITY_TEXT)]
+    hrc_required = reader.boolean(_HRC_REQUIRED)
+    hrc_digest = reader.null_or_digest(key[HRC])
     reader.end()
-    # The holder key was read as 32 raw bytes after the bstr head of _CNF_PREFIX; a payload
-    # cut short inside it leaves fewer, and end() cannot see that on its own.
-    if len(holder) != 32 or issued_at_ns >= expires_at_ns:
+    if issued_at_ns >= expires_at_ns:
         raise _invalid("BAD_CLAIMS")
     return LeaseClaims(
         issuer=issuer,
@@ -606,8 +601,8 @@ def _expected_layout(token: bytes, protected: bytes) -> tuple[bytes, bytes] | No
     reader = _ClaimsReader(token)
     reader.pos = len(prefix)
     try:
-        payload = reader.item(2)
-        signature = reader.item(2)
+        payload = reader.item(b"", 2)
+        signature = reader.item(b"", 2)
         reader.end()
     except _Refused:
         return None
