@@ -29,6 +29,9 @@ from hypothesis import strategies as st
 import reference_model as ref
 import strategies as gen
 from pda_lease import Authority, InvalidLease, LeasePolicy, MonotonicTime, parse_trust_snapshot
+from pda_lease.adapters import audit
+from pda_lease.adapters.audit import RESERVED_MEMBERS, canonical_with_member, check_line, seal
+from pda_lease.adapters.jsonio import canonical_json
 from pda_lease.conformance import (
     EPOCH,
     HOLDER,
@@ -369,3 +372,50 @@ def test_holder_key_memo_is_bounded() -> None:
     assert len(memo._valid) <= 2
     with pytest.raises(Exception, match="capacity"):
         HolderKeyMemo(capacity=0)
+
+
+# ---------------------------------------------------------------------------------- audit
+
+
+_json_keys = st.text(min_size=0, max_size=6)
+
+
+@given(st.dictionaries(_json_keys, gen.json_values, max_size=6), _json_keys, st.text(max_size=8))
+def test_canonical_with_member_is_the_canonical_form(
+    body: dict[str, object], name: str, value: str
+) -> None:
+    assume(name not in body)
+    try:
+        expected = canonical_json({**body, name: value})
+    except ValueError:  # text that is not Unicode scalar values is refused either way
+        return
+    assert canonical_with_member(body, canonical_json(body), name, value) == expected
+
+
+@given(st.data())
+def test_check_line_fast_path_agrees_with_the_strict_path(data: st.DataObject) -> None:
+    """Good lines take the fast path; any edit is judged, with its message, by the strict one."""
+    body = data.draw(st.dictionaries(_json_keys, gen.json_values, max_size=4))
+    body = {key: item for key, item in body.items() if key not in RESERVED_MEMBERS}
+    body["event"] = "decision"
+    line, record = seal(3, bytes(range(32)), body)
+    line = line[:-1]
+    entry = check_line(line, 3, bytes(range(32)), 0)
+    assert entry.record == record
+    assert audit._check_canonical_line(line, 3, bytes(range(32)))[0] == record
+    mutated = data.draw(
+        st.one_of(
+            gen.byte_mutations(line),
+            st.just(line.replace(b'"event":', b'"event":"x","event":', 1)),
+            st.just(line.replace(b"{", b"{ ", 1)),
+        )
+    )
+    assume(mutated != line)
+    fast: object
+    try:
+        fast = audit._check_canonical_line(mutated, 3, bytes(range(32)))
+    except (ValueError, RecursionError):
+        fast = None
+    with pytest.raises(audit.AuditProblem):
+        audit.check_line(mutated, 3, bytes(range(32)), 0)
+    assert fast is None

@@ -85,7 +85,7 @@ from pda_lease.adapters.audit import (
     check_line,
     merkle_leaf,
 )
-from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
+from pda_lease.adapters.jsonio import JsonInputError, parse_json
 from pda_lease.kernel.crypto import SIGNATURE_BYTES, cose_key_thumbprint, verify_signature
 from pda_lease.kernel.decide import Authority, decide
 from pda_lease.kernel.errors import PdaLeaseError, UsageError
@@ -306,11 +306,27 @@ class _Mismatch(Exception):
 
 
 def _same(recorded: object, replayed: object) -> bool:
-    """Byte equality of the canonical forms (so ``true`` is not ``1``)."""
-    try:
-        return canonical_json(recorded) == canonical_json(replayed)
-    except (ValueError, TypeError):
+    """Equal as JSON values, types included (so ``true`` is not ``1`` and ``1`` not ``1.0``).
+
+    The same answer as comparing canonical forms byte for byte, without serializing both.
+    """
+    if type(recorded) is not type(replayed):
         return False
+    if type(recorded) is dict:
+        assert isinstance(recorded, dict)
+        assert isinstance(replayed, dict)
+        return recorded.keys() == replayed.keys() and all(
+            _same(item, replayed[key]) for key, item in recorded.items()
+        )
+    if type(recorded) is list:
+        assert isinstance(recorded, list)
+        assert isinstance(replayed, list)
+        return len(recorded) == len(replayed) and all(
+            _same(mine, theirs) for mine, theirs in zip(recorded, replayed, strict=True)
+        )
+    if type(recorded) is float:  # as their JSON texts would: -0.0 is not 0.0
+        return repr(recorded) == repr(replayed)
+    return recorded == replayed
 
 
 def _differing(recorded: dict[str, object], replayed: dict[str, object]) -> str:
