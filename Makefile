@@ -7,6 +7,8 @@ BIN           := $(VENV)/bin
 STAMP         := $(VENV)/.installed
 INTEROP_VENV  := .venv-interop
 INTEROP_STAMP := $(INTEROP_VENV)/.installed
+BENCH_VENV    := .venv-bench
+BENCH_STAMP   := $(BENCH_VENV)/.installed
 PIP_FLAGS     := -q --disable-pip-version-check
 
 # CI runs the thorough Hypothesis profile; locally tests/conftest.py defaults to "quick".
@@ -50,11 +52,25 @@ test: venv
 demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
-# Speed figures (about a minute; never part of `make test`). Record a run with
-# `$(BIN)/python benchmarks/bench_manager.py --markdown BENCHMARKS.md`.
-bench: venv
+# Speed figures against the physical floor and the peers (never part of `make test`). Each
+# suite writes benchmarks/results/<suite>.json; report.py turns them into the generated part
+# of BENCHMARKS.md and benchmarks/ratios.png. The peers (python-cwt and pycose need cbor2<6)
+# and matplotlib live in their own venv, with pda-lease installed there without its deps.
+# The million-lease and million-decision states are built once and cached (see
+# benchmarks/README.md); the first run takes much longer than the next ones.
+bench: venv $(BENCH_STAMP)
+	$(BIN)/python benchmarks/bench_kernel.py
+	$(BENCH_VENV)/bin/python benchmarks/bench_peers.py
 	$(BIN)/python benchmarks/bench_manager.py
+	$(BIN)/python benchmarks/bench_revocations.py
 	$(BIN)/python benchmarks/bench_replay.py
+	$(BENCH_VENV)/bin/python benchmarks/report.py
+
+$(BENCH_STAMP): benchmarks/requirements-peers.txt pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) -r benchmarks/requirements-peers.txt
+	$(BENCH_VENV)/bin/python -m pip install $(PIP_FLAGS) --no-deps -e .
+	touch $@
 
 # Separate venv: the interop checker must not see (or pollute) the project environment.
 $(INTEROP_STAMP): interop/requirements.txt
@@ -66,5 +82,5 @@ interop: $(INTEROP_STAMP)
 	$(INTEROP_VENV)/bin/python interop/check_python_cwt.py specs/vectors
 
 clean:
-	rm -rf $(VENV) $(INTEROP_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis \
+	rm -rf $(VENV) $(INTEROP_VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis \
 		.import_linter_cache build dist *.egg-info src/*.egg-info

@@ -28,7 +28,14 @@ from hypothesis import strategies as st
 
 import reference_model as ref
 import strategies as gen
-from pda_lease import Authority, InvalidLease, LeasePolicy, MonotonicTime, parse_trust_snapshot
+from pda_lease import (
+    Authority,
+    InvalidLease,
+    LeasePolicy,
+    MonotonicTime,
+    UsageError,
+    parse_trust_snapshot,
+)
 from pda_lease.adapters import audit
 from pda_lease.adapters.audit import RESERVED_MEMBERS, canonical_with_member, check_line, seal
 from pda_lease.adapters.jsonio import canonical_json
@@ -295,6 +302,22 @@ def test_envelope_fast_path_takes_the_issuers_own_tokens() -> None:
     with pytest.raises(InvalidLease) as refused:
         token.open_token(grant.token, issuer_public_key=HOLDER.public_key)
     assert refused.value.deny.reason == "UNKNOWN_KID"
+
+
+def test_open_token_is_steps_1_to_10_of_verification() -> None:
+    grant = _granted()
+    assert token.open_token(grant.token, issuer_public_key=ISSUER.public_key) == grant.claims
+    forged = grant.token[:-1] + bytes((grant.token[-1] ^ 1,))
+    with pytest.raises(InvalidLease) as refused:
+        token.open_token(forged, issuer_public_key=ISSUER.public_key)
+    assert refused.value.deny.reason == "BAD_SIGNATURE"
+    with pytest.raises(InvalidLease) as refused:
+        token.open_token(grant.token + b"\x00", issuer_public_key=ISSUER.public_key)
+    assert refused.value.deny.reason == "TRAILING_BYTES"
+    with pytest.raises(UsageError):
+        token.open_token(bytearray(grant.token), issuer_public_key=ISSUER.public_key)  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        token.open_token(grant.token, issuer_public_key=ISSUER.public_key[:31])
 
 
 # ---------------------------------------------------------------------------------- walk
