@@ -17,6 +17,7 @@ from pda_lease.kernel.cbor import encode, encode_bytes, encode_head, encode_text
 from pda_lease.kernel.crypto import Signer, cose_key_thumbprint, sha256, verify_signature
 from pda_lease.kernel.errors import PolicyError, UsageError
 from pda_lease.kernel.inputs import (
+    Constraints,
     HolderKeyMemo,
     HrcToken,
     LeasePolicy,
@@ -204,6 +205,15 @@ def _check_hrc(
     return parsed
 
 
+def _effective(constraints: Constraints, hrc_required: bool) -> Constraints:
+    """The manifest's constraints with the effective HRC requirement (§3.4)."""
+    if constraints.hrc_required is hrc_required:
+        return constraints
+    return Constraints(
+        constraints.scope, constraints.reversible, constraints.sensitivity, hrc_required
+    )
+
+
 def decide(
     authority: Authority,
     manifest: object,
@@ -276,7 +286,7 @@ def decide(
         issued_at_ns=now.ns,
         expires_at_ns=expires_at_ns,
         capability_id=parsed.capability_id,
-        constraints=attrs.evolve(parsed.constraints, hrc_required=hrc_required),
+        constraints=_effective(parsed.constraints, hrc_required),
         hrc_digest=hrc_digest,
     )
     return Grant(lease_id, mint(authority._signer, claims, protected=authority._protected), claims)
