@@ -24,6 +24,7 @@ from pda_lease import (
     sign_holder_proof,
 )
 from pda_lease.adapters import FakeClock, MemoryAuditLog, MemoryLeaseStore, MemoryTrustSource
+from pda_lease.adapters.errors import StateError
 from pda_lease.conformance import (
     EPOCH,
     HOLDER,
@@ -34,7 +35,8 @@ from pda_lease.conformance import (
     base_snapshot,
 )
 from pda_lease.kernel.decide import Authority
-from pda_lease.manager import LeaseManager
+from pda_lease.manager import MAX_REVOKE_BATCH, LeaseManager, UnknownLease
+from pda_lease.replay import replay_file
 
 POLICY = LeasePolicy.from_json(base_policy())
 
@@ -175,3 +177,157 @@ def test_a_damaged_stored_token_ends_the_lease_without_crashing_anything() -> No
         "INVALID_TOKEN",
         "UNKNOWN_LEASE",
     )
+
+
+# ---------------------------------------------------------------------------------- revoke_many
+
+
+def granted(manager: LeaseManager, count: int, prefix: str = "task") -> list[Grant]:
+    batch = [dict(base_manifest(), task_id=f"{prefix}-{index}") for index in range(count)]
+    decisions = manager.acquire_many(batch)
+    grants = [d for d in decisions if isinstance(d, Grant)]
+    assert len(grants) == count
+    return grants
+
+
+def audit_events(manager: LeaseManager) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = manager.audit.records()  # type: ignore[attr-defined]
+    return records
+
+
+def test_revoke_many_answers_each_id_as_revoke_calls_in_a_row_would() -> None:
+    manager, store = memory_manager()
+    first, second, third = (grant.lease_id for grant in granted(manager, 3))
+    earlier = manager.revoke(second, "earlier")
+    before = len(audit_events(manager))
+    answers = manager.revoke_many([first, second.hex(), first, third], "batch")
+    assert [a.lease_id for a in answers] == [first, second, first, third]
+    assert [a.already_revoked for a in answers] == [False, True, True, False]
+    assert answers[1] == attrs.evolve(earlier, already_revoked=True)  # the earlier reason
+    assert answers[2] == attrs.evolve(answers[0], already_revoked=True)  # a repeat in the batch
+    assert {(a.reason, a.cause) for a in (answers[0], answers[3])} == {("batch", "explicit")}
+    assert answers[0].revoked_at == answers[3].revoked_at  # one clock reading
+    new = audit_events(manager)[before:]
+    assert [(r["event"], r["lease_id"]) for r in new] == [
+        ("revocation", first.hex()),
+        ("revocation", third.hex()),
+    ]
+    assert [a.audit_seq for a in (answers[0], answers[3])] == [r["seq"] for r in new]
+    assert {r.lease_id for r in store.revocations.all()} == {first, second, third}
+
+
+def test_revoke_is_revoke_many_of_one() -> None:
+    manager, _ = memory_manager()
+    [grant] = granted(manager, 1)
+    [batch] = manager.revoke_many([grant.lease_id], "once")
+    assert manager.revoke(grant.lease_id, "twice") == attrs.evolve(batch, already_revoked=True)
+
+
+def test_revoke_many_with_an_unknown_id_revokes_nothing() -> None:
+    manager, store = memory_manager()
+    grants = granted(manager, 2)
+    before = len(audit_events(manager))
+    with pytest.raises(UnknownLease):
+        manager.revoke_many([grants[0].lease_id, bytes(16), grants[1].lease_id], "batch")
+    assert store.revocations.all() == []
+    assert len(audit_events(manager)) == before
+
+
+def test_an_empty_revoke_many_records_nothing() -> None:
+    manager, _ = memory_manager()
+    before = len(audit_events(manager))
+    assert manager.revoke_many([], "nothing") == []
+    assert len(audit_events(manager)) == before
+
+
+@pytest.mark.parametrize(
+    ("lease_ids", "reason"),
+    [
+        ("00" * 16, "a str is not a sequence of ids"),
+        (bytes(16), "bytes are not a sequence of ids"),
+        ({bytes(16)}, "a set is not a sequence"),
+        (["not hex"], "bad id"),
+        ([bytes(15)], "short id"),
+        ([bytes(16)], ""),
+        ([bytes(16)], "control\ncharacter"),
+        ([bytes(16)] * (MAX_REVOKE_BATCH + 1), "too many"),
+    ],
+)
+def test_revoke_many_arguments_are_checked(lease_ids: Any, reason: str) -> None:
+    manager, _ = memory_manager()
+    with pytest.raises(UsageError) as refused:
+        manager.revoke_many(lease_ids, reason)
+    assert not isinstance(refused.value, UnknownLease)
+
+
+def test_a_full_revoke_many_batch_is_accepted() -> None:
+    manager, store = memory_manager()
+    grants = granted(manager, 50)
+    ids = [grants[index % 50].lease_id for index in range(MAX_REVOKE_BATCH)]
+    answers = manager.revoke_many(ids, "bounded")
+    assert len(answers) == MAX_REVOKE_BATCH
+    assert sum(not answer.already_revoked for answer in answers) == 50
+    assert len(store.revocations.all()) == 50
+
+
+def test_a_revoke_many_that_cannot_commit_is_rolled_forward_whole() -> None:
+    manager, store = memory_manager()
+    grants = granted(manager, 3)
+    store.fail_commit = True
+    with pytest.raises(StateError):
+        manager.revoke_many([grant.lease_id for grant in grants], "in doubt")
+    assert store.revocations.all() == []
+    # Its audit entries were written: the next transaction settles them by revoking (§12.4).
+    manager.acquire(dict(base_manifest(), task_id="next"))
+    assert {r.lease_id for r in store.revocations.all()} == {g.lease_id for g in grants}
+    recovered = [r for r in audit_events(manager) if r["event"] == "revocation_recovered"]
+    assert len(recovered) == 3
+
+
+def test_revoke_many_is_durable_audited_and_replayable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def open_state() -> LeaseManager:
+        return LeaseManager.open(
+            tmp_path,
+            signer=ISSUER,
+            policy=POLICY,
+            clock=FakeClock(EPOCH, 100 * SECOND),
+            trust_source=MemoryTrustSource(base_snapshot()),
+        )
+
+    batch = [dict(base_manifest(), task_id=f"durable-{index}") for index in range(40)]
+    with open_state() as manager:
+        grants = [d for d in manager.acquire_many(batch) if isinstance(d, Grant)]
+        assert len(grants) == len(batch)
+        calls: list[int] = []
+        real = os.fdatasync
+
+        def counting(descriptor: int) -> None:
+            calls.append(descriptor)
+            real(descriptor)
+
+        monkeypatch.setattr(os, "fdatasync", counting)
+        revoked = manager.revoke_many([grant.lease_id for grant in grants[:30]], "retired")
+        assert len(calls) == 1  # one audit append for the whole batch
+        monkeypatch.undo()
+        assert not any(answer.already_revoked for answer in revoked)
+    with open_state() as manager:
+        for index, (document, grant) in enumerate(zip(batch, grants, strict=True)):
+            proof = sign_holder_proof(HOLDER, grant.lease_id, os.urandom(16))
+            arguments = {"task_id": document["task_id"], "manifest_digest": json_digest(document)}
+            if index >= 30:
+                assert manager.authorize(grant.token, proof, **arguments).lease_id == grant.lease_id
+                continue
+            with pytest.raises(InvalidLease) as refused:
+                manager.authorize(grant.token, proof, **arguments)
+            assert (refused.value.deny.code, refused.value.deny.reason) == (
+                "LEASE_REVOKED",
+                "REVOKED",
+            )
+        assert manager.verify_audit().ok
+        again = manager.revoke_many([grant.lease_id for grant in grants[:30]], "again")
+        assert again == [attrs.evolve(answer, already_revoked=True) for answer in revoked]
+    report = replay_file(tmp_path / "audit.jsonl", workers=1)
+    assert report.ok, report.to_json()
+    assert report.decisions == len(batch) and report.events["revocation"] == 30

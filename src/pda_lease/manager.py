@@ -83,12 +83,16 @@ RECORD_MAX_BYTES = 1 << 20
 RECORD_MAX_DEPTH = 64
 RECORD_MAX_NODES = 200_000
 MAX_REASON_CHARS = 256
+# ``revoke_many`` takes at most this many ids: one audit append and one store transaction hold
+# the whole batch, so bounding it bounds how long the write lock is held and how much one
+# append writes (about 400 bytes of audit log per revocation).
+MAX_REVOKE_BATCH = 10_000
 _REASON = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
 _TRUST_DECAY_REASON = "trust for the capability fell below the policy threshold"
 
 
 class UnknownLease(UsageError):
-    """``revoke`` was given a lease id this manager never durably granted."""
+    """``revoke`` or ``revoke_many`` was given a lease id this manager never durably granted."""
 
 
 class TrustSnapshotRejected(UsageError):
@@ -100,7 +104,11 @@ class TrustSnapshotRejected(UsageError):
 
 @attrs.frozen
 class Revocation:
-    """A durable revocation. ``already_revoked`` is true when ``revoke`` found it in place."""
+    """A durable revocation. ``already_revoked`` is true when it was found in place.
+
+    That is, when ``revoke`` (or ``revoke_many``) was asked for a lease already revoked, by an
+    earlier call or earlier in the same batch.
+    """
 
     lease_id: bytes
     reason: str
@@ -1023,24 +1031,64 @@ class LeaseManager:
         Once this returns, every ``authorize`` of the lease, in every process sharing the
         state directory, denies it with ``LEASE_REVOKED/REVOKED``. Revoking a revoked lease
         returns the existing revocation. Raises ``UnknownLease`` for an id never granted here,
-        ``StateError`` if the revocation could not be made durable (it did not happen).
+        ``StateError`` if the revocation was not acknowledged as durable: retry it. If its audit
+        entry was written, the next transaction or open rolls it forward (spec §12.4), so a
+        failed ``revoke`` may still take effect, never the reverse.
         """
-        identifier = _normalise_lease_id(lease_id)
+        return self.revoke_many([lease_id], reason)[0]
+
+    def revoke_many(self, lease_ids: Sequence[bytes | str], reason: str) -> list[Revocation]:
+        """``revoke`` for a batch, as one operation: one clock reading, one durable commit.
+
+        Returns one ``Revocation`` per id, in order, exactly as the same ``revoke`` calls one
+        after the other would: an id revoked earlier (or earlier in this batch) gives the
+        existing revocation with ``already_revoked`` true. The new revocations share one audit
+        append and one store commit. If any id was never granted here, the batch raises
+        ``UnknownLease`` before anything is written. ``StateError`` means the batch was not
+        acknowledged; as for ``revoke``, revocations whose audit entries were written are then
+        rolled forward by the next transaction or open (spec §12.4), never undone. An empty
+        batch is a no-op (returns ``[]``, records nothing); more than ``MAX_REVOKE_BATCH`` ids
+        is a ``UsageError``, so that one transaction stays bounded.
+        """
+        if isinstance(lease_ids, (str, bytes)) or not isinstance(lease_ids, Sequence):
+            raise UsageError("lease_ids is a sequence of lease ids")
+        if len(lease_ids) > MAX_REVOKE_BATCH:
+            raise UsageError(f"at most {MAX_REVOKE_BATCH} lease ids per revoke_many")
+        identifiers = [_normalise_lease_id(lease_id) for lease_id in lease_ids]
         if type(reason) is not str or not _REASON.fullmatch(reason):
             raise UsageError(
                 f"a revocation reason is 1 to {MAX_REASON_CHARS} characters, no control characters"
             )
+        if not identifiers:
+            return []
+        distinct = list(dict.fromkeys(identifiers))
         with self._operation():
             now = self._clock.now()
+            revocations: dict[bytes, Revocation] = {}
             with self._transaction():
-                if self._store.lease(identifier) is None:
-                    raise UnknownLease(f"no lease {identifier.hex()} was granted here")
-                existing = self._store.revocations.lookup(identifier)
-                if existing is not None:
-                    return _revocation(existing, True)
-                body = self._revocation_body(identifier, reason, "explicit", now)
-                record = self._register(self._append([body])[-1])
-            return _revocation(record, False)
+                for identifier in distinct:
+                    if self._store.lease(identifier) is None:
+                        raise UnknownLease(f"no lease {identifier.hex()} was granted here")
+                bodies: list[dict[str, Any]] = []
+                for identifier in distinct:
+                    existing = self._store.revocations.lookup(identifier)
+                    if existing is not None:
+                        revocations[identifier] = _revocation(existing, True)
+                    else:
+                        bodies.append(self._revocation_body(identifier, reason, "explicit", now))
+                if bodies:
+                    for entry in self._append(bodies):
+                        record = self._register(entry)
+                        revocations[record.lease_id] = _revocation(record, False)
+            answers: list[Revocation] = []
+            answered: set[bytes] = set()
+            for identifier in identifiers:
+                revocation = revocations[identifier]
+                if identifier in answered:  # a repeat within the batch finds it revoked
+                    revocation = attrs.evolve(revocation, already_revoked=True)
+                answered.add(identifier)
+                answers.append(revocation)
+            return answers
 
     # ----------------------------------------------------------------------------- trust
 
