@@ -36,6 +36,7 @@ from pda_lease.transparency.checkpoint import (
     Checkpoint,
     NoteError,
     NoteErrorReason,
+    NoteSigner,
     OpenedNote,
     VerifierKey,
     ed25519_key_id,
@@ -746,3 +747,18 @@ def test_sign_note_refuses_bad_input() -> None:
         open_note(bytearray(CHECKPOINT_NOTE.encode()), [LOG_KEY])  # type: ignore[arg-type]
     with pytest.raises(UsageError):
         Checkpoint.parse(CHECKPOINT.to_text().encode())  # type: ignore[arg-type]
+
+
+def test_note_signer_judges_the_key_once_and_every_signature() -> None:
+    signer = NoteSigner(LOG_NAME, LOG_SIGNER)
+    assert signer.sign("text\n") == sign_note("text\n", LOG_NAME, LOG_SIGNER)
+    with pytest.raises(NoteError) as caught:
+        signer.sign("no newline")
+    assert caught.value.reason is R.MALFORMED
+    with pytest.raises(NoteError) as caught:
+        NoteSigner("a+b", LOG_SIGNER)
+    assert caught.value.reason is R.BAD_KEY
+    broken = NoteSigner(LOG_NAME, BrokenSigner())
+    for _ in range(2):  # refused every time, not only the first
+        with pytest.raises(UsageError):
+            broken.sign("text\n")

@@ -67,7 +67,7 @@ from pda_lease.kernel.token import (
     time_standing,
     verify_token,
 )
-from pda_lease.transparency.checkpoint import Checkpoint, VerifierKey, sign_note
+from pda_lease.transparency.checkpoint import Checkpoint, NoteSigner, VerifierKey
 from pda_lease.transparency.merkle import Frontier
 
 DATABASE_FILE = "leases.db"
@@ -351,7 +351,9 @@ class LeaseManager:
         audit: AuditLog,
     ) -> None:
         self._authority = Authority(signer, policy)
-        self._signer = signer
+        # Checkpoints are signed on every commit: the key name and the signer's key are
+        # judged once, here.
+        self._note_signer = NoteSigner(self._log_key_name(), signer)
         self._origin: str | None = None
         self._clock = clock
         self._trust = trust_source
@@ -489,7 +491,7 @@ class LeaseManager:
             )
         self._store.set_meta(_FRONTIER_KEY, frontier.to_text())
         checkpoint = Checkpoint(self._log_origin(), frontier.size, frontier.root())
-        note = sign_note(checkpoint.to_text(), self._log_key_name(), self._signer)
+        note = self._note_signer.sign(checkpoint.to_text())
         self._store.set_meta(_CHECKPOINT_KEY, note)
 
     def _frontier(self, committed: AuditHead | None) -> Frontier:

@@ -298,6 +298,50 @@ def open_note(note: str | bytes, verifiers: Iterable[VerifierKey]) -> OpenedNote
     return OpenedNote(text, tuple(verified))
 
 
+class NoteSigner:
+    """Signs notes with one Ed25519 ``signer`` under one key ``name``.
+
+    The name and the signer's public key are judged once, here (a point check costs about as
+    much as a verification, and a log signs a checkpoint on every commit); every signature is
+    still verified under that key before it is used, so a faulty or substituted signer never
+    yields a note.
+    """
+
+    __slots__ = ("_key_id", "_name", "_public_key", "_signer")
+
+    def __init__(self, name: str, signer: Signer) -> None:
+        if type(name) is not str:
+            raise UsageError("name is a str")
+        if not isinstance(signer, Signer):
+            raise UsageError("signer must implement the Signer protocol")
+        if not _is_valid_name(name):
+            raise NoteError(NoteErrorReason.BAD_KEY, "invalid key name")
+        public_key = signer.public_key
+        if type(public_key) is not bytes or not is_valid_public_key(public_key):
+            raise UsageError("the signer's public key is not a valid Ed25519 public key")
+        self._name = name
+        self._signer = signer
+        self._public_key = public_key
+        self._key_id = ed25519_key_id(name, public_key)
+
+    def sign(self, text: str) -> str:
+        """The signed note of ``text`` (see :func:`sign_note`)."""
+        if type(text) is not str:
+            raise UsageError("text is a str")
+        _check_note_text(text)
+        message = text.encode("utf-8")
+        signature = self._signer.sign(message)
+        if type(signature) is not bytes or not verify_signature(
+            self._public_key, message, signature
+        ):
+            raise UsageError("the signer returned a signature that does not verify")
+        encoded = _b64encode(self._key_id + signature)
+        note = f"{text}\n{_SIGNATURE_PREFIX}{self._name} {encoded}\n"
+        if len(note.encode("utf-8")) > MAX_NOTE_BYTES:
+            raise NoteError(NoteErrorReason.TOO_LARGE, f"note exceeds {MAX_NOTE_BYTES} bytes")
+        return note
+
+
 def sign_note(text: str, name: str, signer: Signer) -> str:
     """The signed note of ``text`` with one Ed25519 signature by ``signer`` under ``name``.
 
@@ -309,25 +353,16 @@ def sign_note(text: str, name: str, signer: Signer) -> str:
         raise UsageError("text and name are str")
     if not isinstance(signer, Signer):
         raise UsageError("signer must implement the Signer protocol")
+    _check_note_text(text)
+    return NoteSigner(name, signer).sign(text)
+
+
+def _check_note_text(text: str) -> None:
     if not text.endswith("\n") or _CONTROL.search(text) is not None or not _is_utf8(text):
         raise NoteError(
             NoteErrorReason.MALFORMED,
             "note text must be UTF-8 ending in a newline, without other control characters",
         )
-    if not _is_valid_name(name):
-        raise NoteError(NoteErrorReason.BAD_KEY, "invalid key name")
-    public_key = signer.public_key
-    if type(public_key) is not bytes or not is_valid_public_key(public_key):
-        raise UsageError("the signer's public key is not a valid Ed25519 public key")
-    message = text.encode("utf-8")
-    signature = signer.sign(message)
-    if type(signature) is not bytes or not verify_signature(public_key, message, signature):
-        raise UsageError("the signer returned a signature that does not verify")
-    encoded = _b64encode(ed25519_key_id(name, public_key) + signature)
-    note = f"{text}\n{_SIGNATURE_PREFIX}{name} {encoded}\n"
-    if len(note.encode("utf-8")) > MAX_NOTE_BYTES:
-        raise NoteError(NoteErrorReason.TOO_LARGE, f"note exceeds {MAX_NOTE_BYTES} bytes")
-    return note
 
 
 # ----------------------------------------------------------------------------- checkpoints
