@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
+import json
 import os
 import sys
 import time
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_common
+import cbor2
 import nacl.bindings
 import report
 from bench_common import Bench, timed_loop
@@ -63,8 +65,9 @@ from pda_lease.conformance import (
     hrc_for,
     vector_seed,
 )
+from pda_lease.kernel.cbor import encode
 from pda_lease.kernel.decide import lease_id_for
-from pda_lease.kernel.inputs import hrc_signed_bytes
+from pda_lease.kernel.inputs import HolderKeyMemo, hrc_signed_bytes
 from pda_lease.kernel.model import MANIFEST_LIMITS
 from pda_lease.kernel.token import holder_signed_bytes, mint, sig_structure
 
@@ -334,15 +337,27 @@ def iter_documents(fixtures: Fixtures, template: dict[str, Any]) -> Iterator[dic
         yield variant(template, next(fixtures.tasks), None)
 
 
-def parse_body(documents: Iterator[dict[str, Any]]) -> bench_common.Body:
+def parse_body(
+    documents: Iterator[dict[str, Any]], holder_keys: HolderKeyMemo | None = None
+) -> bench_common.Body:
     def body(n: int) -> float:
         batch = list(itertools.islice(documents, n))
         start = time.perf_counter()
         for document in batch:
-            parse_manifest(document)
+            parse_manifest(document, holder_keys)
         return time.perf_counter() - start
 
     return body
+
+
+def canonical_json(document: object) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def canonical_cbor2(document: object) -> bytes:
+    # For documents whose map keys are all text, cbor2's canonical (length-first) order is
+    # the bytewise order of RFC 8949 §4.2.1, so this is det(document), checked at set-up.
+    return cbor2.dumps(document, canonical=True)
 
 
 # ---------------------------------------------------------------------------------- suite
@@ -493,6 +508,13 @@ class KernelSuite:
         def sign_in_mint() -> None:
             ISSUER.sign(to_be_signed)
 
+        small, realistic = self.small, self.realistic
+        for document in (small, realistic):
+            # The references encode the same bytes as the kernel (a check, not timed).
+            assert canonical_cbor2(document) == encode(document)
+        warm_keys = HolderKeyMemo()
+        parse_manifest(small, warm_keys)
+
         return [
             Bench(
                 "step.parse_manifest.small",
@@ -503,6 +525,32 @@ class KernelSuite:
                 "step.parse_manifest.realistic",
                 "step: parse_manifest, realistic manifest",
                 parse_body(iter_documents(fixtures, self.realistic)),
+            ),
+            Bench(
+                "step.parse_manifest.small.memo",
+                "step: parse_manifest, small manifest, holder key remembered (as decide does)",
+                parse_body(iter_documents(fixtures, self.small), warm_keys),
+            ),
+            Bench(
+                "reference.json.small",
+                "reference: json.dumps(sort_keys) of the small manifest (C, no validation)",
+                timed_loop(lambda: canonical_json(small)),
+            ),
+            Bench(
+                "reference.json.realistic",
+                "reference: json.dumps(sort_keys) of the realistic manifest (C, no validation)",
+                timed_loop(lambda: canonical_json(realistic)),
+            ),
+            Bench(
+                "reference.cbor2.small",
+                "reference: cbor2.dumps(canonical) of the small manifest (compiled, no validation)",
+                timed_loop(lambda: canonical_cbor2(small)),
+            ),
+            Bench(
+                "reference.cbor2.realistic",
+                "reference: cbor2.dumps(canonical) of the realistic manifest (compiled, no "
+                "validation)",
+                timed_loop(lambda: canonical_cbor2(realistic)),
             ),
             Bench(
                 "step.lease_id_for", "step: lease_id_for (the lease id)", timed_loop(make_lease_id)
@@ -539,13 +587,18 @@ class KernelSuite:
             "body doing the libsodium calls named in its label (messages signed beforehand).",
             "Breakdown: each step timed on its own, in the same rounds. parse_manifest is called "
             "as the public function, without the Authority's holder-key memory, so it checks the "
-            "holder key every call (as a cold decide does); mint is called with its default "
+            "holder key every call (as a cold decide does), and with a warm memory (.memo, as a "
+            "warm decide does); mint is called with its default "
             "arguments. Not callable on their own, so not timed: the window, trust and HRC "
             "checks (private helpers of decide) and building the claims and the Grant (inline "
             "in decide).",
             f"Sum of step medians (parse_manifest small + lease_id_for + mint) = "
             f"{step_sum:,.1f} us; decide GRANT small = {median['decide.small.warm']:,.1f} us "
             f"warm, {median['decide.small.cold']:,.1f} us cold.",
+            "References: the same manifests serialized by the C JSON encoder (sorted keys) and "
+            "by cbor2's compiled canonical encoder, which yield the kernel's bytes for these "
+            "documents (asserted at set-up); neither validates anything. They bound from below "
+            "what touching every node of the document costs from Python, even in compiled code.",
         ]
 
 

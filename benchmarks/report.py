@@ -253,7 +253,13 @@ def generated_part(documents: list[Document], chart_link: str | None) -> str:
         "",
     ]
     if chart_link is not None:
-        out += [f"![Every ratio that has a target, against its target]({chart_link})", ""]
+        out += [
+            f"![Every ratio that has a target, against its target]({chart_link})",
+            "",
+            "The chart shows the ratios; targets in other units (decisions/s, MB) are in the "
+            "table only.",
+            "",
+        ]
     out += targets_table(documents)
     out.append("")
     for document in documents:
@@ -287,14 +293,15 @@ def draw_ratio_chart(documents: list[Document], path: Path) -> bool:
     """Draw every targeted ratio as a horizontal bar with its target; False if there is none.
 
     Met and missed bars differ in colour and in hatching, and each row's label says
-    ``met`` or ``missed by N%``, so the chart reads without colour.
+    ``met`` or ``missed by N%``, so the chart reads without colour. Only ratios (unit ``x``)
+    share its axis; targets in other units (decisions/s, MB) are in the targets table.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
     from matplotlib.figure import Figure  # noqa: PLC0415
     from matplotlib.lines import Line2D  # noqa: PLC0415
     from matplotlib.patches import Patch  # noqa: PLC0415
 
-    rows = targeted_rows(documents)
+    rows = [(suite, row) for suite, row in targeted_rows(documents) if row["unit"] == "x"]
     if not rows:
         return False
     labels = [
