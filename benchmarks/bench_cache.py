@@ -14,6 +14,7 @@ renamed into place only once finished, so an interrupted build is never reused.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -124,3 +125,19 @@ def file_sizes(directory: Path) -> dict[str, int]:
 
 def mib(size: int) -> str:
     return f"{size / (1 << 20):,.1f} MiB"
+
+
+def run_writers(target: Callable[..., None], argument_lists: list[tuple[Any, ...]]) -> None:
+    """Run ``target(*arguments)`` for each argument list, each in its own spawned process.
+
+    The inputs are built by several writer processes sharing one state directory (as the
+    manager allows); all are started, then all joined, and any failure stops the build.
+    """
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=target, args=arguments) for arguments in argument_lists]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    if any(process.exitcode != 0 for process in processes):
+        raise SystemExit("a writer process failed; see above")

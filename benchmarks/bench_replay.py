@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import multiprocessing
 import os
 import pstats
 import resource
@@ -110,19 +109,10 @@ def build_log(directory: Path, decisions: int) -> dict[str, Any]:
         open_state(state, FakeClock(EPOCH, 100 * SECOND)).close()  # created before sharing
         writers = WRITERS if decisions >= WRITERS * BATCH else 1
         shares = [decisions * part // writers for part in range(writers + 1)]
-        context = multiprocessing.get_context("spawn")
-        processes = [
-            context.Process(
-                target=write_decisions, args=(state, part + 1, shares[part + 1] - shares[part])
-            )
-            for part in range(writers)
-        ]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
-        if any(process.exitcode != 0 for process in processes):
-            raise SystemExit("a writer process failed; see above")
+        bench_cache.run_writers(
+            write_decisions,
+            [(state, part + 1, shares[part + 1] - shares[part]) for part in range(writers)],
+        )
         (state / AUDIT_FILE).rename(directory / AUDIT_FILE)
     report = verify_audit_file(directory / AUDIT_FILE)
     assert report.ok and report.head is not None, report.to_json()

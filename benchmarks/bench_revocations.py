@@ -32,7 +32,6 @@ Writes ``benchmarks/results/revocations.json`` (``bench_common.results_document`
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import shutil
 import sqlite3
@@ -129,17 +128,10 @@ def build_state(directory: Path, revoked: int, writers: int) -> dict[str, Any]:
     if writers == 1:
         grant_and_revoke(state, 0, revoked, 1)
     else:
-        context = multiprocessing.get_context("spawn")
-        processes = [
-            context.Process(target=grant_and_revoke, args=(state, bounds[i], bounds[i + 1], i + 1))
-            for i in range(writers)
-        ]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
-        if any(process.exitcode != 0 for process in processes):
-            raise SystemExit("a writer process failed; see above")
+        bench_cache.run_writers(
+            grant_and_revoke,
+            [(state, bounds[i], bounds[i + 1], i + 1) for i in range(writers)],
+        )
     revoking_seconds = time.perf_counter() - started
     documents = [task_document("live", n) for n in range(LIVE_LEASES)]
     with open_state(state) as manager:
