@@ -17,6 +17,7 @@ from pda_lease import Ed25519Signer, cose_key_thumbprint, sign_holder_proof
 from pda_lease.adapters import BootClock
 from pda_lease.cli import main
 from pda_lease.conformance import HOLDER, base_manifest, base_policy, base_snapshot
+from pda_lease.receipt import MAX_RECEIPT_BYTES
 from pda_lease.transparency import VerifierKey
 
 ISSUER_SEED = bytes(range(1, 33))
@@ -252,3 +253,39 @@ def test_receipt_export_and_verify(
     assert status == 1 and view["reason"] == "BAD_CHECKPOINT"
     status, _, err = run([*state, "receipt", "export", "00" * 16], capsys)
     assert status == 2 and "NO_GRANT" in err
+
+
+def test_receipt_verify_reads_no_more_than_the_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receipt file far over MAX_RECEIPT_BYTES is refused (MALFORMED, too large) after
+    reading one byte past the limit, never read whole."""
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as handle:
+        handle.truncate(MAX_RECEIPT_BYTES * 8)  # sparse: 128 MiB of zeros, no disk used
+    reads: list[int] = []
+    real_open = open
+
+    class CountingReader:
+        def __init__(self, handle: Any) -> None:
+            self._handle = handle
+
+        def read(self, size: int = -1) -> bytes:
+            reads.append(size)
+            return bytes(self._handle.read(size))
+
+        def __enter__(self) -> CountingReader:
+            return self
+
+        def __exit__(self, *exc_info: object) -> None:
+            self._handle.close()
+
+    def counting_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        handle = real_open(file, mode, *args, **kwargs)
+        return CountingReader(handle) if str(file) == str(huge) else handle
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    vkey = VerifierKey("issuer", Ed25519Signer(bytes(32)).public_key).to_vkey()
+    status, view, _ = run(["receipt", "verify", str(huge), "--issuer-key", vkey], capsys)
+    assert status == 1 and view["reason"] == "MALFORMED" and "too large" in view["detail"]
+    assert reads == [MAX_RECEIPT_BYTES + 1]

@@ -38,7 +38,7 @@ from pda_lease.kernel.errors import InvalidLease, PdaLeaseError
 from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime, json_digest
 from pda_lease.kernel.token import ALG_ED25519, decode_unverified, sign_holder_proof
 from pda_lease.manager import AUDIT_FILE, DATABASE_FILE, QUARANTINE_FILE, LeaseManager
-from pda_lease.receipt import ReceiptError, export_receipt, verify_receipt
+from pda_lease.receipt import MAX_RECEIPT_BYTES, ReceiptError, export_receipt, verify_receipt
 from pda_lease.replay import replay_file
 from pda_lease.transparency.checkpoint import (
     Checkpoint,
@@ -616,7 +616,13 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
     verifier = _verifier_key(args.issuer_key, "--issuer-key")
     source = args.file
     try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        # One byte past the limit is enough for verify_receipt to refuse it as TOO_LARGE:
+        # a larger input is never read whole.
+        if source == "-":
+            data = sys.stdin.buffer.read(MAX_RECEIPT_BYTES + 1)
+        else:
+            with open(source, "rb") as handle:
+                data = handle.read(MAX_RECEIPT_BYTES + 1)
     except OSError as exc:
         raise CliError(f"cannot read {source}: {exc.strerror}") from None
     try:
