@@ -18,7 +18,7 @@ HYPOTHESIS_PROFILE ?= thorough
 export HYPOTHESIS_PROFILE
 endif
 
-.PHONY: venv lint typecheck contracts pytest test demo bench interop clean
+.PHONY: venv lint typecheck contracts pytest test demo bench interop clean fuzz fuzz-short
 
 venv: $(STAMP)
 
@@ -29,8 +29,8 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks fuzz
+	$(BIN)/ruff format --check src tests benchmarks fuzz
 
 typecheck: venv
 	$(BIN)/mypy
@@ -47,7 +47,20 @@ test: venv
 	@$(MAKE) --no-print-directory typecheck
 	@$(MAKE) --no-print-directory contracts
 	@$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory fuzz-short
 	@$(MAKE) --no-print-directory interop
+
+# Coverage-guided fuzzing with atheris: each fuzz/ target runs FUZZ_SECONDS on a copy of
+# fuzz/corpus/<target> in a temporary directory (-rss_limit_mb=512 -timeout=5); any input that
+# gets anything but a typed result or the documented error fails the run and is printed.
+FUZZ_SECONDS ?= 60
+
+fuzz: venv
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+# The short run that `make test` includes (7 targets x 3 s, about 40 s).
+fuzz-short: venv
+	$(BIN)/python fuzz/run.py --seconds 3
 
 demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh

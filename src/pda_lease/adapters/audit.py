@@ -176,13 +176,17 @@ def _check_canonical_line(line: bytes, seq: int, prev_hash: bytes) -> tuple[dict
 
 def check_line(line: bytes, seq: int, prev_hash: bytes, offset: int) -> AuditEntry:
     """Parse and check one line (without its newline) as entry ``seq``; raise AuditProblem."""
+    number = seq + 1
+    # A line and its newline fit in MAX_LINE_BYTES (as seal and the readers require); judged
+    # before any parsing, so a huge line costs nothing.
+    if len(line) >= MAX_LINE_BYTES:
+        raise AuditProblem(number, f"line is longer than {MAX_LINE_BYTES} bytes")
     try:
         record, computed = _check_canonical_line(line, seq, prev_hash)
     except (ValueError, RecursionError):
         pass
     else:
         return AuditEntry(seq, prev_hash, computed, record, offset, merkle_leaf(line))
-    number = seq + 1
     try:
         record = parse_json(line)
     except JsonInputError as exc:

@@ -31,11 +31,21 @@ def _reject_constant(name: str) -> Any:
     raise JsonInputError(f"JSON constant {name} is not allowed")
 
 
-def parse_json(text: str | bytes) -> Any:
+# The largest JSON text parse_json reads: the CLI's input limit. Every document the project
+# reads is far smaller (a manifest encodes to at most 64 KiB, an audit line is at most 8 MiB,
+# a receipt at most 16 MiB), and a larger text is refused before it is decoded or parsed.
+MAX_JSON_BYTES = 16 << 20
+
+
+def parse_json(text: str | bytes, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse strict JSON; raise ``JsonInputError`` on anything ambiguous or malformed.
 
-    Bytes must be UTF-8 (``json.loads`` alone would also guess UTF-16 and UTF-32).
+    Bytes must be UTF-8 (``json.loads`` alone would also guess UTF-16 and UTF-32). A text of
+    more than ``max_bytes`` bytes (or characters: each is at least one byte) is refused
+    before any work that grows with it.
     """
+    if len(text) > max_bytes:
+        raise JsonInputError(f"JSON text is larger than {max_bytes} bytes")
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -45,9 +55,13 @@ def parse_json(text: str | bytes) -> Any:
         return json.loads(
             text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant
         )
+    except JsonInputError:
+        raise  # a duplicate name or a constant, refused by the hooks above
     except RecursionError:
         raise JsonInputError("JSON nesting is too deep to read") from None
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:
+        # JSONDecodeError, and the ValueError Python raises for an integer literal of more
+        # than sys.get_int_max_str_digits() digits: both mean "not JSON we can read".
         raise JsonInputError(f"not valid JSON: {exc}") from None
 
 
