@@ -492,9 +492,11 @@ class _Walk:
             return failure
         names: dict[str, object] = {str(key): item for key, item in value.items()}
         for key, item in _members_in_det_order(names):
-            member = child_path(path, key)
             if len(key.encode("utf-8")) > limits.string_bytes:
-                return ("STRING_TOO_LONG", member)
+                # §4.1 step 3: an over-long name is refused at its object's path (the path
+                # never quotes a name longer than the limit).
+                return ("STRING_TOO_LONG", path)
+            member = child_path(path, key)
             failure = self.count(len(det(key)), member) or self.value(item, member, depth + 1)
             if failure:
                 return failure

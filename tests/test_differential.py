@@ -431,6 +431,10 @@ def _nest(levels: int) -> object:
         ({"a": "é" * 2048 + "x"}, "STRING_TOO_LONG"),
         ({"k" * 4096: 0}, None),
         ({"k" * 4097: 0}, "STRING_TOO_LONG"),
+        ({"é" * 2049: 0}, "STRING_TOO_LONG"),  # 2049 characters, 4098 bytes
+        ({"k" * 4097: 0, "zz": 1.5}, "FLOAT_NOT_ALLOWED"),  # over-long names come last
+        ({"k" * 4097 + "\udc80": 0}, "NOT_JSON"),  # names judged before any member
+        ({"a": "x" * 4097 + "\udc80"}, "NOT_JSON"),  # not Unicode, before too long
         ({"a": 2**63 - 1, "b": -(2**63)}, None),
         ({"a": 2**63}, "INTEGER_OUT_OF_RANGE"),
         ({"a": -(2**63) - 1}, "INTEGER_OUT_OF_RANGE"),

@@ -20,6 +20,8 @@ from pda_lease.kernel.cbor import encode_head
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
 _SIMPLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A code point that is a surrogate: what makes a str not valid Unicode (not encodable as UTF-8).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @attrs.frozen
@@ -123,6 +125,11 @@ class _Encoder:
         self.out = bytearray()
 
     def _text(self, value: str) -> None:
+        if len(value) > self.max_string_bytes:
+            # Longer than the limit whatever its encoding (a character is at least one byte):
+            # judged without encoding it, so a huge string costs no memory. Not valid Unicode
+            # still comes first (spec §4.1 step 2).
+            raise _Violation("NOT_JSON" if _SURROGATE.search(value) else "STRING_TOO_LONG")
         try:
             raw = value.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates are not Unicode scalar values
@@ -189,15 +196,25 @@ class _Encoder:
         # limit and not by the object's size (spec §4.1 step 2).
         if len(value) > self.max_items:
             raise _Violation("TOO_MANY_ITEMS")
+        max_key = self.max_string_bytes
         members: list[tuple[bytes, str, object]] = []
+        overlong = False  # a name longer than the limit: refused after the other members
         for key, item in value.items():
             if type(key) is not str:
                 raise _Violation("NOT_JSON")
+            if len(key) > max_key:  # too long whatever its encoding: never encoded
+                if _SURROGATE.search(key):
+                    raise _Violation("NOT_JSON")
+                overlong = True
+                continue
             try:
                 raw = key.encode("utf-8")
             except UnicodeEncodeError:
                 raise _Violation("NOT_JSON") from None
             size = len(raw)
+            if size > max_key:
+                overlong = True
+                continue
             members.append(
                 (
                     (_SHORT_HEADS[0x60 | size] if size < 24 else encode_head(3, size)) + raw,
@@ -208,18 +225,14 @@ class _Encoder:
         # Encoded text keys are distinct, so the sort never compares past the first element.
         members.sort()
         out = self.out
-        out += encode_head(5, len(members))
+        out += encode_head(5, len(value))
         max_total = self.max_total_bytes
         if len(out) > max_total:
             raise _Violation("TOO_LARGE")
-        max_key = self.max_string_bytes
         inner = depth + 1
         text_ok = inner <= self.max_depth
         for encoded_key, key, item in members:
             try:
-                # The encoded key is longer than the key's UTF-8, so most keys skip the test.
-                if len(encoded_key) > max_key and len(key.encode("utf-8")) > max_key:
-                    raise _Violation("STRING_TOO_LONG")
                 out += encoded_key
                 if len(out) > max_total:
                     raise _Violation("TOO_LARGE")
@@ -230,6 +243,11 @@ class _Encoder:
             except _Violation as violation:
                 violation.steps.append(key)
                 raise
+        if overlong:
+            # Over-long names sort after every other (a longer name has a greater head), so
+            # this is where the walk meets the first of them; refused at the object's path,
+            # which never quotes such a name (spec §4.1 step 3).
+            raise _Violation("STRING_TOO_LONG")
 
 
 def walk_encode(document: object, limits: Limits) -> Failure | bytes:
