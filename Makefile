@@ -18,7 +18,7 @@ HYPOTHESIS_PROFILE ?= thorough
 export HYPOTHESIS_PROFILE
 endif
 
-.PHONY: venv lint typecheck contracts pytest test demo bench interop clean fuzz fuzz-short
+.PHONY: venv lint typecheck contracts pytest test demo bench interop clean fuzz fuzz-short mutation
 
 venv: $(STAMP)
 
@@ -29,8 +29,8 @@ $(STAMP): pyproject.toml requirements-dev.txt
 	touch $@
 
 lint: venv
-	$(BIN)/ruff check src tests benchmarks fuzz
-	$(BIN)/ruff format --check src tests benchmarks fuzz
+	$(BIN)/ruff check src tests benchmarks fuzz scripts
+	$(BIN)/ruff format --check src tests benchmarks fuzz scripts
 
 typecheck: venv
 	$(BIN)/mypy
@@ -61,6 +61,11 @@ fuzz: venv
 # The short run that `make test` includes (7 targets x 3 s, about 40 s).
 fuzz-short: venv
 	$(BIN)/python fuzz/run.py --seconds 3
+
+# Mutation testing of the pure kernel with mutmut (docs/MUTATION.md): slow (tens of minutes on
+# two cores), never part of `make test`; fails below a 95 % score.
+mutation: venv
+	$(BIN)/python scripts/mutation.py --min-score 95
 
 demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh

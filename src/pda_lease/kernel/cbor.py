@@ -67,11 +67,6 @@ def encode_head(major: int, argument: int) -> bytes:
     return bytes((mt | 27,)) + argument.to_bytes(8, "big")
 
 
-def encode_text_key(key: str) -> bytes:
-    raw = key.encode("utf-8")
-    return encode_head(3, len(raw)) + raw
-
-
 def encode_bytes(value: bytes) -> bytes:
     """``det`` of a byte string."""
     return encode_head(2, len(value)) + value

@@ -101,10 +101,6 @@ def _path_of(steps: list[str | int]) -> str:
     return path
 
 
-def _text_head(size: int) -> bytes:
-    return _SHORT_HEADS[0x60 | size] if size < 24 else encode_head(3, size)
-
-
 class _Encoder:
     """Spec §4.1 steps 2 and 3 fused with ``det(document)`` (spec §2.3): one depth-first pass.
 
@@ -262,12 +258,6 @@ def walk_encode(document: object, limits: Limits) -> Failure | bytes:
     except _Violation as violation:
         return Failure(violation.reason, _path_of(violation.steps))
     return bytes(encoder.out)
-
-
-def walk(document: object, limits: Limits) -> Failure | None:
-    """Spec §4.1 steps 2-3: ``None`` when the document passes the bounded walk."""
-    result = walk_encode(document, limits)
-    return result if isinstance(result, Failure) else None
 
 
 def sorted_keys(obj: dict[str, object]) -> list[str]:

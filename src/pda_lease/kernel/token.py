@@ -148,7 +148,7 @@ def protected_header(kid: bytes) -> bytes:
 
 
 # The fixed parts of the encodings below, each produced once by the general encoder, so that
-# no byte of a token is typed in by hand. tests/test_token_encoding.py checks the direct
+# no byte of a token is typed in by hand. tests/test_fast_paths.py checks the direct
 # encoders against the general one.
 _PROTECTED_PREFIX = cbor.encode({1: ALG_ED25519, 4: bytes(32)})[:-32]
 _SIG1_PREFIX = cbor.encode("Signature1")
