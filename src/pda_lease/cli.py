@@ -48,7 +48,7 @@ from pda_lease.transparency.checkpoint import (
 )
 from pda_lease.transparency.merkle import Frontier, MerkleTree, ProofError, verify_consistency
 
-MAX_INPUT_BYTES = 16 << 20
+MAX_INPUT_BYTES = jsonio.MAX_JSON_BYTES  # the JSON reader's own limit
 
 
 class CliError(Exception):
@@ -62,16 +62,24 @@ def parse_json(text: str) -> Any:
         raise CliError(str(exc)) from None
 
 
-def read_text(source: str) -> str:
-    """Read a file (``-`` is stdin) of at most MAX_INPUT_BYTES, as UTF-8."""
+def read_bounded(source: str, limit: int) -> bytes:
+    """Read a file (``-`` is stdin), but never more than one byte past ``limit``.
+
+    The extra byte lets the caller tell "at the limit" from "over it" without reading a
+    larger input whole.
+    """
     try:
         if source == "-":
-            raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
-        else:
-            with open(source, "rb") as handle:
-                raw = handle.read(MAX_INPUT_BYTES + 1)
+            return sys.stdin.buffer.read(limit + 1)
+        with open(source, "rb") as handle:
+            return handle.read(limit + 1)
     except OSError as exc:
         raise CliError(f"cannot read {source}: {exc.strerror}") from None
+
+
+def read_text(source: str) -> str:
+    """Read a file (``-`` is stdin) of at most MAX_INPUT_BYTES, as UTF-8."""
+    raw = read_bounded(source, MAX_INPUT_BYTES)
     if len(raw) > MAX_INPUT_BYTES:
         raise CliError(f"{source} is larger than {MAX_INPUT_BYTES} bytes")
     try:
@@ -614,17 +622,8 @@ def _lease_id_argument(text: str) -> bytes:
 def cmd_receipt_verify(args: argparse.Namespace) -> int:
     """Verify a receipt offline, against a verifier key the caller already trusts."""
     verifier = _verifier_key(args.issuer_key, "--issuer-key")
-    source = args.file
-    try:
-        # One byte past the limit is enough for verify_receipt to refuse it as TOO_LARGE:
-        # a larger input is never read whole.
-        if source == "-":
-            data = sys.stdin.buffer.read(MAX_RECEIPT_BYTES + 1)
-        else:
-            with open(source, "rb") as handle:
-                data = handle.read(MAX_RECEIPT_BYTES + 1)
-    except OSError as exc:
-        raise CliError(f"cannot read {source}: {exc.strerror}") from None
+    # One byte past the limit is enough for verify_receipt to refuse it (MALFORMED, too large).
+    data = read_bounded(args.file, MAX_RECEIPT_BYTES)
     try:
         verified = verify_receipt(data, verifier)
     except ReceiptError as exc:
