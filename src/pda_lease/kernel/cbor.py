@@ -167,7 +167,7 @@ _FORBIDDEN = "FORBIDDEN_CBOR_TYPE"
 _TRAILING = "TRAILING_BYTES"
 
 # Smallest argument that needs additional information 24, 25, 26, 27 respectively.
-_SHORTEST_MIN = {24: 24, 25: 0x100, 26: 0x10000, 27: 0x100000000}
+SHORTEST_MIN = {24: 24, 25: 0x100, 26: 0x10000, 27: 0x100000000}
 
 
 class _Decoder:
@@ -204,7 +204,7 @@ class _Decoder:
         if depth > self.max_depth:
             raise CborError(_TOO_DEEP, pos)
         if major != 7:
-            if info == 31 or (info >= 24 and argument < _SHORTEST_MIN[info]):
+            if info == 31 or (info >= 24 and argument < SHORTEST_MIN[info]):
                 raise CborError(_NON_DET, pos)
         elif initial not in (0xF4, 0xF5, 0xF6):
             raise CborError(_FORBIDDEN, pos)

@@ -380,7 +380,7 @@ class _ClaimsReader:
             raise _invalid("BAD_CLAIMS")
         size = 1 << (info - 24)
         argument = int.from_bytes(data[pos + 1 : pos + 1 + size], "big")
-        if pos + 1 + size > len(data) or argument < _SHORTEST_MIN[info]:
+        if pos + 1 + size > len(data) or argument < cbor.SHORTEST_MIN[info]:
             raise _invalid("BAD_CLAIMS")
         self.pos = pos + 1 + size
         return argument
@@ -440,8 +440,6 @@ class _ClaimsReader:
             raise _invalid("BAD_CLAIMS")
 
 
-# Smallest argument that needs additional information 24, 25, 26, 27 respectively.
-_SHORTEST_MIN = {24: 24, 25: 0x100, 26: 0x10000, 27: 0x100000000}
 _SENSITIVITY_BY_TEXT = {str(sensitivity): sensitivity for sensitivity in SENSITIVITIES}
 _SENSITIVITY_TEXT = re.compile("|".join(_SENSITIVITY_BY_TEXT))
 # The constant runs of a claims payload, each ending where a value starts.
