@@ -423,6 +423,7 @@ def test_check_line_fast_path_agrees_with_the_strict_path(data: st.DataObject) -
     body["event"] = "decision"
     line, record = seal(3, bytes(range(32)), body)
     line = line[:-1]
+    assert line == canonical_json(record)  # seal builds the line without reserializing it
     entry = check_line(line, 3, bytes(range(32)), 0)
     assert entry.record == record
     assert audit._check_canonical_line(line, 3, bytes(range(32)))[0] == record

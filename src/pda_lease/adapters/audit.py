@@ -113,10 +113,14 @@ def seal(seq: int, prev_hash: bytes, body: Mapping[str, object]) -> tuple[bytes,
     clash = RESERVED_MEMBERS & set(body)
     if clash:
         raise ValueError(f"audit record members {sorted(clash)} are reserved")
-    record: dict[str, object] = dict(body)
-    record.update(v=AUDIT_FORMAT_VERSION, seq=seq, prev_hash=prev_hash.hex())
-    record["entry_hash"] = entry_hash_of(record).hex()
-    line = canonical_json(record) + b"\n"
+    hashed: dict[str, object] = dict(body)
+    hashed.update(v=AUDIT_FORMAT_VERSION, seq=seq, prev_hash=prev_hash.hex())
+    hashed_json = canonical_json(hashed)
+    entry_hash = hashlib.sha256(hashed_json).hexdigest()
+    record = {**hashed, "entry_hash": entry_hash}
+    # The line is the hashed members' canonical form with the hash inserted in its place: the
+    # record is serialized once, not once to hash it and again to write it.
+    line = canonical_with_member(hashed, hashed_json, "entry_hash", entry_hash) + b"\n"
     if len(line) > MAX_LINE_BYTES:
         raise ValueError(f"audit record is larger than {MAX_LINE_BYTES} bytes")
     return line, record
