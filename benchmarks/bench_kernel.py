@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
-import json
 import os
 import sys
 import time
@@ -53,6 +52,7 @@ from pda_lease import (
     sign_holder_proof,
     verify_token,
 )
+from pda_lease.adapters.jsonio import canonical_json
 from pda_lease.conformance import (
     EPOCH,
     HOLDER,
@@ -348,10 +348,6 @@ def parse_body(
         return time.perf_counter() - start
 
     return body
-
-
-def canonical_json(document: object) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def canonical_cbor2(document: object) -> bytes:

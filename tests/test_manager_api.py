@@ -60,6 +60,19 @@ def manifests(count: int) -> list[dict[str, Any]]:
     return batch
 
 
+def count_fdatasync(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """From now on, every os.fdatasync call (it still happens) appends its descriptor here."""
+    calls: list[int] = []
+    real = os.fdatasync
+
+    def counting(descriptor: int) -> None:
+        calls.append(descriptor)
+        real(descriptor)
+
+    monkeypatch.setattr(os, "fdatasync", counting)
+    return calls
+
+
 def test_a_batch_decides_each_manifest_as_the_kernel_does() -> None:
     manager, store = memory_manager()
     batch = manifests(5)
@@ -105,14 +118,7 @@ def test_a_durable_batch_costs_one_audit_fdatasync(
         clock=clock,
         trust_source=MemoryTrustSource(base_snapshot()),
     )
-    calls: list[int] = []
-    real = os.fdatasync
-
-    def counting(descriptor: int) -> None:
-        calls.append(descriptor)
-        real(descriptor)
-
-    monkeypatch.setattr(os, "fdatasync", counting)
+    calls = count_fdatasync(monkeypatch)
     with manager:
         decisions = manager.acquire_many(manifests(20))
         assert sum(isinstance(d, Grant) for d in decisions) == 20
@@ -300,14 +306,7 @@ def test_revoke_many_is_durable_audited_and_replayable(
     with open_state() as manager:
         grants = [d for d in manager.acquire_many(batch) if isinstance(d, Grant)]
         assert len(grants) == len(batch)
-        calls: list[int] = []
-        real = os.fdatasync
-
-        def counting(descriptor: int) -> None:
-            calls.append(descriptor)
-            real(descriptor)
-
-        monkeypatch.setattr(os, "fdatasync", counting)
+        calls = count_fdatasync(monkeypatch)
         revoked = manager.revoke_many([grant.lease_id for grant in grants[:30]], "retired")
         assert len(calls) == 1  # one audit append for the whole batch
         monkeypatch.undo()
