@@ -58,6 +58,7 @@ KERNEL_TESTS = (
     "test_properties.py",
     "test_crypto_vectors.py",
     "test_mutation_kills.py",
+    "test_governance.py",
 )
 TEST_HELPERS = ("conftest.py", "reference_model.py", "strategies.py")
 

@@ -17,6 +17,12 @@ Public entry points, in the shapes of spec §10:
 * ``ref_verify(...)``   (§7): ``{"result": "VALID", ...}`` or ``{"result": "INVALID", ...}``.
 * ``ref_standing(...)`` (§8): ``{"standing": "ACTIVE", ...}`` or ``{"standing": "ENDED", ...}``.
 
+Governance (§13) extends these: ``ref_decide`` runs the §13.6 pipeline (steps 1, G, 2, 3, A, 4,
+5) when the authority's policy is a GovernancePolicy (it has ``governance_version``) and takes
+``request=`` and ``approvals=``; ``check_governance_policy`` is §13.1; ``ref_verify`` and
+``ref_standing`` accept governed tokens and governance documents. ``make_request``,
+``make_approval`` and ``governance_policy_document`` build inputs for the tests.
+
 Known reading choices (where the spec leaves room) are marked ``READING:``.
 """
 
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -146,6 +153,41 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "HOLDER_PROOF_MISSING": "no proof of possession of the holder key was given",
         "HOLDER_PROOF_MALFORMED": "holder proof is malformed",
         "HOLDER_PROOF_INVALID": "holder proof does not verify with the token's holder key",
+    },
+    # §13.9, copied from the spec's two tables.
+    "POLICY_DENIED": {
+        "REQUEST_MISSING": "a governed request is required and none was given",
+        "REQUEST_MALFORMED": "governed request is malformed at {field}",
+        "UNKNOWN_PRINCIPAL": "the request's principal is not registered in the policy",
+        "BAD_REQUEST_SIGNATURE": "the request signature does not verify with the principal's key",
+        "REQUEST_WRONG_MANIFEST": "the request is for another manifest",
+        "REQUEST_EPOCH_MISMATCH": "the request is from another clock epoch",
+        "REQUEST_FROM_FUTURE": "the request is later than the current time",
+        "REQUEST_TOO_OLD": "the request is older than the policy allows",
+        "WORKSPACE_NOT_ALLOWED": "the principal is not a member of the workspace at {field}",
+        "CAPABILITY_NOT_ALLOWED": (
+            "the capability at {field} is not in the organization's allowlist"
+        ),
+        "CAPABILITY_NOT_IN_ROLE": (
+            "the capability at {field} is not allowed for the principal's role"
+        ),
+        "MODEL_NOT_ALLOWED": "the model at {field} is not in the organization's allowlist",
+        "MODEL_NOT_IN_ROLE": "the model at {field} is not allowed for the principal's role",
+        "TOOL_UNKNOWN": "the tool at {field} is not defined in the policy",
+        "TOOL_CATEGORY_DENIED": "the tool at {field} is in a denied category",
+        "TOOL_NOT_IN_ROLE": "the tool at {field} is not allowed for the principal's role",
+        "REVIEWER_DENIED": "a reviewer denied this manifest at {field}",
+    },
+    "APPROVAL_REQUIRED": {
+        "APPROVALS_MALFORMED": "approvals are malformed at {field}",
+        "APPROVAL_UNKNOWN_REVIEWER": (
+            "the approval at {field} is from a key that is not a registered reviewer"
+        ),
+        "APPROVAL_BAD_SIGNATURE": "the approval signature at {field} does not verify",
+        "APPROVAL_WRONG_MANIFEST": "the approval at {field} is for another manifest",
+        "APPROVALS_INSUFFICIENT": (
+            "the review rule at {field} has fewer distinct approvals than its threshold"
+        ),
     },
 }
 
@@ -786,6 +828,711 @@ def make_holder_proof(seed: bytes, lease_id: bytes, challenge: bytes) -> dict[st
     return {"challenge": challenge.hex(), "signature": signature.hex()}
 
 
+# ===================================================================== §13 governance
+# §13.1-§13.10, written from the spec text only. A governed authority is one whose policy is a
+# GovernancePolicy (a document with ``governance_version``) instead of a bare LeasePolicy.
+
+GOVERNANCE_LIMITS: Final = SNAPSHOT_LIMITS  # §13.1: "Limits: those of a trust snapshot"
+REQUEST_LIMITS: Final = HRC_LIMITS  # §13.7 step 2: "the HRC limits of §9"
+APPROVALS_LIMITS: Final = MANIFEST_LIMITS  # §13.8: the array "with the manifest limits of §9"
+MAX_REQUEST_TOOLS: Final = 16  # §13.4
+MAX_APPROVALS: Final = 64  # §13.8 step 1
+MAX_REQUEST_AGE_NS: Final = 3_600_000_000_000  # §13.1
+MAX_APPROVAL_TTL_NS: Final = 604_800_000_000_000  # §13.1: at most 7 days
+DECISIONS: Final = ("ALLOW", "DENY", "REVIEW")
+PRINCIPAL_KINDS: Final = ("PERSON", "SERVICE")
+VERDICTS: Final = ("APPROVE", "DENY")
+GOVERNANCE_CLAIM: Final = -65547  # §13.10
+
+
+def is_governance_policy(policy: object) -> bool:
+    """§10/§13.1: a decision authority's policy is governed when it has ``governance_version``."""
+    return type(policy) is dict and "governance_version" in policy
+
+
+def _utf8_increasing(items: Sequence[str]) -> bool:
+    """Strictly increasing in UTF-8 bytewise order (which also means distinct)."""
+    encoded = [item.encode("utf-8") for item in items]
+    return all(a < b for a, b in itertools.pairwise(encoded))
+
+
+def sorted_ids(item: Rule, *, min_items: int = 0, max_items: int | None = None) -> Rule:
+    """An array of distinct strings in strictly increasing order (§13.1 "one spelling"): its
+    type, its item count, emptiness, then each item in order: its own rule, then that its
+    UTF-8 bytes are greater than the previous item's (else BAD_VALUE at that item's path).
+    """
+
+    def rule(value: object, path: str) -> Fail | None:
+        if type(value) is not list:
+            return ("WRONG_TYPE", path)
+        assert isinstance(value, list)
+        if max_items is not None and len(value) > max_items:
+            return ("TOO_MANY_ITEMS", path)
+        if len(value) < min_items:
+            return ("BAD_VALUE", path)
+        for index, element in enumerate(value):
+            item_path = index_path(path, index)
+            failure = item(element, item_path)
+            if failure:
+                return failure
+            if index and not _utf8_increasing([value[index - 1], element]):
+                return ("BAD_VALUE", item_path)
+        return None
+
+    return rule
+
+
+def object_of(key: Rule, member: Rule, *, min_members: int = 0) -> Rule:
+    """An object with free member names: members in deterministic key order (§2.3), for each
+    its name (judged by ``key`` at the member's path), then its value."""
+
+    def rule(value: object, path: str) -> Fail | None:
+        if type(value) is not dict:
+            return ("WRONG_TYPE", path)
+        assert isinstance(value, dict)
+        if len(value) < min_members:
+            return ("BAD_VALUE", path)
+        for name, item in _members_in_det_order(value):
+            at = child_path(path, name)
+            failure = key(name, at) or member(item, at)
+            if failure:
+                return failure
+        return None
+
+    return rule
+
+
+def nullable(rule: Rule) -> Rule:
+    def nullable_rule(value: object, path: str) -> Fail | None:
+        return None if value is None else rule(value, path)
+
+    return nullable_rule
+
+
+def any_integer(value: object, path: str) -> Fail | None:
+    """An integer of the data model (its range is the walk's); its value is judged later."""
+    return integer(INT64_MIN, INT64_MAX)(value, path)
+
+
+def _review_rule(value: object, path: str) -> Fail | None:
+    """§13.1 the REVIEW rule: ``reviewers`` non-empty and ``1 <= threshold <= len(reviewers)``
+    (strict order is the array's own rule; membership in ``reviewers`` is cross-field)."""
+    assert isinstance(value, dict)
+    reviewers, threshold = value["reviewers"], value["threshold"]
+    if not reviewers:
+        return ("BAD_VALUE", child_path(path, "reviewers"))
+    if not 1 <= threshold <= len(reviewers):
+        return ("BAD_VALUE", child_path(path, "threshold"))
+    return None
+
+
+def _category_rule(value: object, path: str) -> Fail | None:
+    """§13.1 categories: REVIEW obeys the REVIEW rule; ALLOW and DENY have [] and 0."""
+    assert isinstance(value, dict)
+    if value["decision"] == "REVIEW":
+        return _review_rule(value, path)
+    if value["reviewers"] != []:
+        return ("BAD_VALUE", child_path(path, "reviewers"))
+    if value["threshold"] != 0:
+        return ("BAD_VALUE", child_path(path, "threshold"))
+    return None
+
+
+_REVIEWER_LIST: Final = sorted_ids(text(HEX32))
+REVIEW_RULE_SCHEMA: Final = closed_object(
+    [("reviewers", _REVIEWER_LIST), ("threshold", any_integer)], after=_review_rule
+)
+CATEGORY_SCHEMA: Final = closed_object(
+    [("decision", one_of(*DECISIONS)), ("reviewers", _REVIEWER_LIST), ("threshold", any_integer)],
+    after=_category_rule,
+)
+# READING: a principal's ``workspaces`` maps workspace names (Identifiers, §13.1 workspaces) to
+# role names (Identifiers); whether they are defined is a cross-field rule.
+PRINCIPAL_SCHEMA: Final = closed_object(
+    [
+        ("name", text(IDENTIFIER)),
+        ("kind", one_of(*PRINCIPAL_KINDS)),
+        ("workspaces", object_of(text(IDENTIFIER), text(IDENTIFIER), min_members=1)),
+    ]
+)
+# The org's ``capabilities`` and ``models``, a role's ``models`` and ``tools``, and the
+# ``reviewers``, ``principals`` and ``workspaces`` objects may be empty: §13.1 says "non-empty"
+# only for REVIEW reviewers, a role's capabilities, a workspace's roles and a principal's
+# workspaces ("at least one").
+ROLE_SCHEMA: Final = closed_object(
+    [
+        ("capabilities", sorted_ids(text(IDENTIFIER), min_items=1)),
+        ("models", sorted_ids(text(IDENTIFIER))),
+        ("tools", sorted_ids(text(IDENTIFIER))),
+    ]
+)
+
+
+def _members(value: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return sorted(value.items(), key=lambda entry: det(entry[0]))
+
+
+def _governance_cross_fields(value: object, path: str) -> Fail | None:
+    """§13.1 rules between fields, after every field obeys its own rule (paths are informative:
+    a broken policy is refused with ``RefPolicyError``, not a DENY)."""
+    assert isinstance(value, dict)
+    doc: dict[str, Any] = value
+    categories, reviewers = doc["categories"], doc["reviewers"]
+    for tool, category in _members(doc["tools"]):
+        if category not in categories:  # a key of `categories`
+            return ("BAD_VALUE", child_path("tools", tool))
+    for name, category in _members(categories):
+        for index, key in enumerate(category["reviewers"]):
+            if key not in reviewers:  # REVIEW rules' reviewers are keys of `reviewers`
+                at = index_path(child_path(child_path("categories", name), "reviewers"), index)
+                return ("BAD_VALUE", at)
+    for name, review in _members(doc["sensitivity_review"]):
+        for index, key in enumerate(review["reviewers"]):
+            if key not in reviewers:
+                at = child_path(child_path("sensitivity_review", name), "reviewers")
+                return ("BAD_VALUE", index_path(at, index))
+    for workspace, roles in _members(doc["workspaces"]):
+        for role_name, role in _members(roles):
+            at = child_path(child_path("workspaces", workspace), role_name)
+            if not set(role["capabilities"]) <= set(doc["capabilities"]):
+                return ("BAD_VALUE", child_path(at, "capabilities"))
+            if not set(role["models"]) <= set(doc["models"]):
+                return ("BAD_VALUE", child_path(at, "models"))
+            for tool in role["tools"]:
+                category = doc["tools"].get(tool)
+                if category is None or categories[category]["decision"] == "DENY":
+                    return ("BAD_VALUE", child_path(at, "tools"))
+    for key, principal in _members(doc["principals"]):
+        for workspace, role_name in _members(principal["workspaces"]):
+            roles = doc["workspaces"].get(workspace)
+            if roles is None or role_name not in roles:
+                at = child_path(child_path(child_path("principals", key), "workspaces"), workspace)
+                return ("BAD_VALUE", at)
+    return None
+
+
+# §13.1 GovernancePolicy table, in its order, then the cross-field rules.
+GOVERNANCE_SCHEMA: Final = closed_object(
+    [
+        ("governance_version", integer(1, 1)),
+        ("org", text(IDENTIFIER)),
+        ("version", integer(1, UINT63_MAX)),
+        ("lease_policy", POLICY_SCHEMA),  # "a LeasePolicy (§3.4), valid by its own rules"
+        ("request_max_age_ns", integer(1, MAX_REQUEST_AGE_NS)),
+        ("approval_ttl_ns", integer(1, MAX_APPROVAL_TTL_NS)),
+        ("capabilities", sorted_ids(text(IDENTIFIER))),
+        ("models", sorted_ids(text(IDENTIFIER))),
+        ("tools", object_of(text(IDENTIFIER), text(IDENTIFIER))),
+        ("categories", object_of(text(IDENTIFIER), CATEGORY_SCHEMA)),
+        ("sensitivity_review", object_of(one_of(*SENSITIVITIES), REVIEW_RULE_SCHEMA)),
+        ("reviewers", object_of(ed25519_key, text(IDENTIFIER))),
+        ("principals", object_of(ed25519_key, PRINCIPAL_SCHEMA)),
+        (
+            "workspaces",
+            object_of(text(IDENTIFIER), object_of(text(IDENTIFIER), ROLE_SCHEMA, min_members=1)),
+        ),
+    ],
+    after=_governance_cross_fields,
+)
+
+
+def check_governance_policy(document: object) -> dict[str, Any]:
+    """§13.1: the document obeys its table (its ``lease_policy`` obeys §3.4), within the
+    trust-snapshot limits of §9; else ``RefPolicyError`` (no decision is made under it).
+
+    READING: the nested ``lease_policy`` is judged by the §3.4 table only; the manifest limits
+    that ``check_authority`` applies to a bare LeasePolicy can never bind tighter than the §3.4
+    table itself (at most 64 keys, strings of at most 256 characters), so they are not repeated.
+    """
+    failure = validate(document, GOVERNANCE_LIMITS, GOVERNANCE_SCHEMA)
+    if failure:
+        raise RefPolicyError(f"{failure[1]}: {failure[0]}")
+    assert isinstance(document, dict)
+    return document
+
+
+def check_governed_authority(signing_seed: bytes, document: object) -> dict[str, Any]:
+    """§3.5 for a governed authority.
+
+    READING: §3.5 ("a LeasePolicy whose issuer_kid matches the key") applies to the document's
+    ``lease_policy`` (§13.3 says the same of activation: "its lease_policy names the manager's
+    issuer key").
+    """
+    governance = check_governance_policy(document)
+    check_authority(signing_seed, governance["lease_policy"])
+    return governance
+
+
+def policy_digest_of(policy: Mapping[str, Any]) -> bytes:
+    """§13.1: for a governed authority the policy digest is the whole document's; else §3.4."""
+    return digest(policy)
+
+
+def lease_policy_of(policy: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Thresholds, durations and HRC rules: the ``lease_policy`` of a governance document."""
+    lease_policy = policy["lease_policy"] if is_governance_policy(policy) else policy
+    assert isinstance(lease_policy, Mapping)
+    return lease_policy
+
+
+# --------------------------------------------------------------- §13.4, §13.5 signed inputs
+
+
+def request_signed_bytes(
+    principal: bytes,
+    workspace: str,
+    model: str | None,
+    tools: Sequence[str],
+    manifest_digest: bytes,
+    epoch: str,
+    ns: int,
+) -> bytes:
+    """§13.4."""
+    return det(
+        ["PDA-REQUEST-v1", principal, workspace, model, list(tools), manifest_digest, epoch, ns]
+    )
+
+
+def approval_signed_bytes(
+    reviewer: bytes, manifest_digest: bytes, verdict: str, epoch: str, ns: int
+) -> bytes:
+    """§13.5."""
+    return det(["PDA-APPROVAL-v1", reviewer, manifest_digest, verdict, epoch, ns])
+
+
+def make_request(
+    seed: bytes,
+    workspace: str,
+    model: str | None,
+    tools: Sequence[str],
+    manifest_digest: bytes,
+    epoch: str,
+    ns: int,
+) -> dict[str, object]:
+    """A GovernedRequest (§13.4) signed by the principal with key ``seed`` (tools as given)."""
+    principal = public_key(seed)
+    signed = request_signed_bytes(principal, workspace, model, tools, manifest_digest, epoch, ns)
+    return {
+        "request_version": 1,
+        "principal": principal.hex(),
+        "workspace": workspace,
+        "model": model,
+        "tools": list(tools),
+        "manifest_digest": manifest_digest.hex(),
+        "requested_at": {"epoch": epoch, "ns": ns},
+        "signature": sign(seed, signed).hex(),
+    }
+
+
+def make_approval(
+    seed: bytes, manifest_digest: bytes, verdict: str, epoch: str, ns: int
+) -> dict[str, object]:
+    """An Approval (§13.5) signed by the reviewer with key ``seed``."""
+    reviewer = public_key(seed)
+    signed = approval_signed_bytes(reviewer, manifest_digest, verdict, epoch, ns)
+    return {
+        "approval_version": 1,
+        "reviewer": reviewer.hex(),
+        "manifest_digest": manifest_digest.hex(),
+        "verdict": verdict,
+        "signed_at": {"epoch": epoch, "ns": ns},
+        "signature": sign(seed, signed).hex(),
+    }
+
+
+# §13.4 GovernedRequest, in the order of its table.
+REQUEST_SCHEMA: Final = closed_object(
+    [
+        ("request_version", integer(1, 1)),
+        ("principal", text(HEX32)),
+        ("workspace", text(IDENTIFIER)),
+        ("model", nullable(text(IDENTIFIER))),
+        ("tools", sorted_ids(text(IDENTIFIER), max_items=MAX_REQUEST_TOOLS)),
+        ("manifest_digest", text(HEX32)),
+        ("requested_at", MONOTONIC_TIME_SCHEMA),
+        ("signature", text(HEX64)),
+    ]
+)
+
+# §13.5 Approval. READING: §13.5 has no table; the fields are judged in the order of its JSON
+# example, and ``approval_version`` MUST be 1 (as every other version field of the spec).
+APPROVAL_SCHEMA: Final = closed_object(
+    [
+        ("approval_version", integer(1, 1)),
+        ("reviewer", text(HEX32)),
+        ("manifest_digest", text(HEX32)),
+        ("verdict", one_of(*VERDICTS)),
+        ("signed_at", MONOTONIC_TIME_SCHEMA),
+        ("signature", text(HEX64)),
+    ]
+)
+
+
+def validate_at(document: object, limits: Limits, schema: Rule, root: str) -> Fail | None:
+    """§4.1 steps 1-4 for a document whose paths are written under ``root`` (§13.7, §13.8:
+    ``request.requested_at.ns``, ``approvals[2].verdict``)."""
+    if type(document) is not dict:
+        return ("NOT_AN_OBJECT", root)
+    return _Walk(limits).value(document, root, 1) or schema(document, root)
+
+
+# ------------------------------------------------------------------------ §13.7 step G
+
+
+@dataclasses.dataclass(frozen=True)
+class Admitted:
+    """Step G passed: who asks (authenticated), in which role, for what."""
+
+    principal: bytes
+    workspace: str
+    role: str
+    model: str | None
+    tools: tuple[str, ...]
+    request_digest: bytes
+
+
+def policy_step(
+    governance: Mapping[str, Any],
+    manifest: Mapping[str, Any],
+    manifest_digest: bytes,
+    now_epoch: str,
+    now_ns: int,
+    request: object,
+) -> dict[str, object] | Admitted:
+    """§13.7 steps 1-16: a ``POLICY_DENIED`` DENY, or the admitted request."""
+
+    def denied(reason: str, field: str | None = None) -> dict[str, object]:
+        return _deny("POLICY_DENIED", reason, field)
+
+    if request is None:
+        return denied("REQUEST_MISSING")  # 1 (field `$`; the message has no {field})
+    failure = validate_at(request, REQUEST_LIMITS, REQUEST_SCHEMA, "request")
+    if failure:
+        return denied("REQUEST_MALFORMED", failure[1])  # 2
+    assert isinstance(request, dict)
+    principal = governance["principals"].get(request["principal"])
+    if principal is None:
+        return denied("UNKNOWN_PRINCIPAL")  # 3
+    key = bytes.fromhex(request["principal"])
+    signed_digest = bytes.fromhex(request["manifest_digest"])
+    at = request["requested_at"]
+    signed = request_signed_bytes(
+        key, request["workspace"], request["model"], request["tools"], signed_digest,
+        at["epoch"], at["ns"],
+    )  # fmt: skip
+    if not signature_verifies(key, signed, bytes.fromhex(request["signature"])):
+        return denied("BAD_REQUEST_SIGNATURE")  # 4
+    if signed_digest != manifest_digest:
+        return denied("REQUEST_WRONG_MANIFEST")  # 5
+    if at["epoch"] != now_epoch:
+        return denied("REQUEST_EPOCH_MISMATCH")  # 6
+    if not at["ns"] <= now_ns:
+        return denied("REQUEST_FROM_FUTURE")  # 7
+    if not now_ns - at["ns"] < governance["request_max_age_ns"]:
+        return denied("REQUEST_TOO_OLD")  # 8
+    role_name = principal["workspaces"].get(request["workspace"])
+    if role_name is None:
+        return denied("WORKSPACE_NOT_ALLOWED", "request.workspace")  # 9
+    role = governance["workspaces"][request["workspace"]][role_name]
+    capability = manifest["capability_id"]
+    if capability not in governance["capabilities"]:
+        return denied("CAPABILITY_NOT_ALLOWED", "capability_id")  # 10
+    if capability not in role["capabilities"]:
+        return denied("CAPABILITY_NOT_IN_ROLE", "capability_id")  # 11
+    model = request["model"]
+    if model is not None and model not in governance["models"]:
+        return denied("MODEL_NOT_ALLOWED", "request.model")  # 12
+    if model is not None and model not in role["models"]:
+        return denied("MODEL_NOT_IN_ROLE", "request.model")  # 13
+    for index, tool in enumerate(request["tools"]):
+        field = index_path("request.tools", index)
+        category = governance["tools"].get(tool)
+        if category is None:
+            return denied("TOOL_UNKNOWN", field)  # 14
+        if governance["categories"][category]["decision"] == "DENY":
+            return denied("TOOL_CATEGORY_DENIED", field)  # 15
+        if tool not in role["tools"]:
+            return denied("TOOL_NOT_IN_ROLE", field)  # 16
+    return Admitted(
+        principal=key,
+        workspace=request["workspace"],
+        role=role_name,
+        model=model,
+        tools=tuple(request["tools"]),
+        request_digest=digest(request),
+    )
+
+
+# ------------------------------------------------------------------------ §13.8 step A
+
+
+@dataclasses.dataclass(frozen=True)
+class Requirement:
+    """One review requirement (§13.8) and the field path that names it in a DENY."""
+
+    field: str
+    reviewers: frozenset[str]
+    threshold: int
+
+
+def requirements_of(
+    governance: Mapping[str, Any], tools: Sequence[str], sensitivity: str
+) -> list[Requirement]:
+    """§13.8: the REVIEW categories of the tools (each once, in deterministic key order), then
+    the manifest's sensitivity if it is a key of ``sensitivity_review``.
+
+    READING: "deterministic key order" is the order of §2.3 (bytewise order of the encoded
+    names, so a shorter name comes first: "pay" before "network"), as everywhere the spec
+    speaks of deterministic order of keys. The field is built with the §4.1 path rules, so
+    ``categories.<name>`` becomes ``categories["net.io"]`` for a name with a '.', ':' or '/'.
+    """
+    categories = governance["categories"]
+    names = {governance["tools"][tool] for tool in tools}
+    review = [name for name in names if categories[name]["decision"] == "REVIEW"]
+    found = [
+        Requirement(
+            child_path("categories", name),
+            frozenset(categories[name]["reviewers"]),
+            categories[name]["threshold"],
+        )
+        for name in sorted(review, key=det)
+    ]
+    rule = governance["sensitivity_review"].get(sensitivity)
+    if rule is not None:
+        found.append(
+            Requirement(
+                child_path("sensitivity_review", sensitivity),
+                frozenset(rule["reviewers"]),
+                rule["threshold"],
+            )
+        )
+    return found
+
+
+def approval_counts(approval: Mapping[str, Any], ttl_ns: int, now_epoch: str, now_ns: int) -> bool:
+    """§13.5: an APPROVE counts while its epoch is now's and ``0 <= now - signed_at < ttl``."""
+    at = approval["signed_at"]
+    return bool(
+        approval["verdict"] == "APPROVE"
+        and at["epoch"] == now_epoch
+        and 0 <= now_ns - at["ns"] < ttl_ns
+    )
+
+
+def approval_step(
+    governance: Mapping[str, Any],
+    requirements: Sequence[Requirement],
+    manifest_digest: bytes,
+    now_epoch: str,
+    now_ns: int,
+    approvals: object,
+) -> dict[str, object] | bytes:
+    """§13.8 steps 1-6 (there is at least one requirement): a DENY, or ``H(det(approvals))``.
+
+    READING: step 1 runs (a) anything but an array (or null) is WRONG_TYPE at ``approvals``;
+    (b) more than 64 items is TOO_MANY_ITEMS at ``approvals``, judged where the walk judges
+    the array's member count, i.e. before any item is walked (§9: "limits are checked before
+    the work they bound"); (c) the §4.1 walk (steps 2-3, manifest limits) of the whole array,
+    rooted at ``approvals``; (d) each item in order against the Approval schema (§4.1 steps 1
+    and 4, NOT_AN_OBJECT at ``approvals[i]``). (This reading was first (c) before (b); it was
+    changed after a comparison with the kernel showed the gap, on the §9 argument.)
+    """
+
+    def required(reason: str, field: str) -> dict[str, object]:
+        return _deny("APPROVAL_REQUIRED", reason, field)
+
+    given = [] if approvals is None else approvals
+    if type(given) is not list:
+        return required("APPROVALS_MALFORMED", "approvals")
+    assert isinstance(given, list)
+    failure: Fail | None = None
+    if len(given) > MAX_APPROVALS:
+        failure = ("TOO_MANY_ITEMS", "approvals")
+    failure = failure or _Walk(APPROVALS_LIMITS).value(given, "approvals", 1)
+    for index, item in enumerate(given):
+        if failure:
+            break
+        at = index_path("approvals", index)
+        failure = ("NOT_AN_OBJECT", at) if type(item) is not dict else APPROVAL_SCHEMA(item, at)
+    if failure:
+        return required("APPROVALS_MALFORMED", failure[1])  # 1
+    for index, item in enumerate(given):
+        at = index_path("approvals", index)
+        if item["reviewer"] not in governance["reviewers"]:
+            return required("APPROVAL_UNKNOWN_REVIEWER", child_path(at, "reviewer"))  # 2
+        reviewer = bytes.fromhex(item["reviewer"])
+        signed_digest = bytes.fromhex(item["manifest_digest"])
+        signed_at = item["signed_at"]
+        signed = approval_signed_bytes(
+            reviewer, signed_digest, item["verdict"], signed_at["epoch"], signed_at["ns"]
+        )
+        if not signature_verifies(reviewer, signed, bytes.fromhex(item["signature"])):
+            return required("APPROVAL_BAD_SIGNATURE", child_path(at, "signature"))  # 3
+        if signed_digest != manifest_digest:
+            return required("APPROVAL_WRONG_MANIFEST", child_path(at, "manifest_digest"))  # 4
+    relevant = frozenset().union(*(requirement.reviewers for requirement in requirements))
+    for index, item in enumerate(given):
+        # A DENY is final for its digest: whatever its time or epoch (§13.5).
+        if item["verdict"] == "DENY" and item["reviewer"] in relevant:
+            field = child_path(index_path("approvals", index), "verdict")
+            return _deny("POLICY_DENIED", "REVIEWER_DENIED", field)  # 5
+    ttl_ns = governance["approval_ttl_ns"]
+    approving = {
+        item["reviewer"] for item in given if approval_counts(item, ttl_ns, now_epoch, now_ns)
+    }
+    for requirement in requirements:
+        if len(approving & requirement.reviewers) < requirement.threshold:
+            return required("APPROVALS_INSUFFICIENT", requirement.field)  # 6
+    return digest(given)
+
+
+# --------------------------------------------------------------------- §13.10 the claim
+
+
+def governed_lease_id_of(
+    issuer_kid: bytes,
+    policy_digest: bytes,
+    manifest_digest: bytes,
+    trust_digest: bytes,
+    hrc_digest: bytes | None,
+    request_digest: bytes,
+    approvals_digest: bytes | None,
+    epoch: str,
+    ns: int,
+) -> bytes:
+    """§13.10."""
+    material = [
+        "PDA-GOV-LEASE-ID-v1",
+        issuer_kid,
+        policy_digest,
+        manifest_digest,
+        trust_digest,
+        hrc_digest,
+        request_digest,
+        approvals_digest,
+        epoch,
+        ns,
+    ]
+    return H(det(material))[:16]
+
+
+def governance_claim(admitted: Admitted, approvals_digest: bytes | None) -> dict[str, object]:
+    """§13.10 claim -65547."""
+    return {
+        "principal": admitted.principal,
+        "workspace": admitted.workspace,
+        "role": admitted.role,
+        "model": admitted.model,
+        "tools": list(admitted.tools),
+        "request": admitted.request_digest,
+        "approvals": approvals_digest,
+    }
+
+
+# ----------------------------------------------------------- example policy for the tests
+
+
+def reference_seed(name: str) -> bytes:
+    """The fixed seeds of the governance self-tests: H("pda-lease reference key: " || name)."""
+    return hashlib.sha256(b"pda-lease reference key: " + name.encode()).digest()
+
+
+def reference_key(name: str) -> str:
+    return public_key(reference_seed(name)).hex()
+
+
+def _review(*names: str, threshold: int) -> dict[str, object]:
+    return {"reviewers": sorted(reference_key(name) for name in names), "threshold": threshold}
+
+
+def governance_policy_document(
+    issuer_seed: bytes | None = None, **changes: object
+) -> dict[str, Any]:
+    """A small example GovernancePolicy (§13.1) with top-level ``changes``.
+
+    Org "acme", two workspaces: "research" (roles "analyst", "viewer") and "ops" ("operator").
+    Principals alice (PERSON: research/analyst, ops/operator), bot (SERVICE: ops/operator) and
+    vera (PERSON: research/viewer). Categories: "read" ALLOW, "network" REVIEW by bob and carol
+    with threshold 2, "pay" REVIEW by dave with threshold 1 (a shorter name than "network", so
+    it comes first in deterministic order), "shell" DENY; HIGH sensitivity needs one of dave
+    and erin. Times are small numbers, as in the fixed policy of the kernel's tests.
+    """
+    seed = reference_seed("issuer") if issuer_seed is None else issuer_seed
+    analyst_tools = ["fs.list", "fs.read", "pay.send", "web.fetch"]
+    document: dict[str, Any] = {
+        "governance_version": 1,
+        "org": "acme",
+        "version": 3,
+        "lease_policy": {
+            "policy_version": 1,
+            "sequence": 1,
+            "issuer": "pda-lease:governed",
+            "issuer_kid": thumbprint(public_key(seed)).hex(),
+            "lease_duration_ns": {"LOW": 300, "MEDIUM": 120, "HIGH": 30},
+            "trust_threshold": {"LOW": 3000, "MEDIUM": 6000, "HIGH": 9000},
+            "hrc_required_for": ["HIGH"],
+            "hrc_keys": [reference_key("hrc")],
+            "hrc_max_age_ns": 60,
+        },
+        "request_max_age_ns": 50,
+        "approval_ttl_ns": 100,
+        "capabilities": ["files.read", "mail.send", "net.fetch"],
+        "models": ["local-large", "local-small"],
+        "tools": {
+            "fs.list": "read",
+            "fs.read": "read",
+            "pay.send": "pay",
+            "shell.exec": "shell",
+            "web.fetch": "network",
+            "web.post": "network",
+        },
+        "categories": {
+            "network": {"decision": "REVIEW", **_review("bob", "carol", threshold=2)},
+            "pay": {"decision": "REVIEW", **_review("dave", threshold=1)},
+            "read": {"decision": "ALLOW", "reviewers": [], "threshold": 0},
+            "shell": {"decision": "DENY", "reviewers": [], "threshold": 0},
+        },
+        "sensitivity_review": {"HIGH": _review("dave", "erin", threshold=1)},
+        "reviewers": {reference_key(name): name for name in ("bob", "carol", "dave", "erin")},
+        "principals": {
+            reference_key("alice"): {
+                "name": "alice",
+                "kind": "PERSON",
+                "workspaces": {"ops": "operator", "research": "analyst"},
+            },
+            reference_key("bot"): {
+                "name": "bot",
+                "kind": "SERVICE",
+                "workspaces": {"ops": "operator"},
+            },
+            reference_key("vera"): {
+                "name": "vera",
+                "kind": "PERSON",
+                "workspaces": {"research": "viewer"},
+            },
+        },
+        "workspaces": {
+            "ops": {
+                "operator": {
+                    "capabilities": ["files.read", "mail.send"],
+                    "models": ["local-large", "local-small"],
+                    "tools": ["fs.read", "web.post"],
+                },
+            },
+            "research": {
+                "analyst": {
+                    "capabilities": ["files.read", "net.fetch"],
+                    "models": ["local-small"],
+                    "tools": analyst_tools,
+                },
+                "viewer": {"capabilities": ["files.read"], "models": [], "tools": ["fs.read"]},
+            },
+        },
+    }
+    document.update(changes)
+    return document
+
+
 # ============================================================================= §4 decide
 
 
@@ -866,12 +1613,22 @@ def ref_decide(
     snapshot: object,
     now: Mapping[str, object],
     hrc_token: object | None,
+    *,
+    request: object | None = None,
+    approvals: object | None = None,
 ) -> dict[str, object]:
-    """§4: the decision in the ``expected`` form of a §10 decision vector.
+    """§4 (and §13.6 for a governed authority): the decision in the ``expected`` form of a §10
+    decision vector. ``request`` and ``approvals`` are read only by a governed authority (a
+    policy with ``governance_version``); without governance they are ignored (§13).
 
-    Raises ``RefPolicyError`` for a policy that §3.4 refuses (no decision is made under it).
+    Raises ``RefPolicyError`` for a policy that §3.4 (or §13.1) refuses: no decision is made.
     """
-    pol = check_authority(signing_seed, policy)
+    governance: dict[str, Any] | None = None
+    if is_governance_policy(policy):
+        governance = check_governed_authority(signing_seed, policy)
+        pol = governance["lease_policy"]
+    else:
+        pol = check_authority(signing_seed, policy)
     now_epoch, now_ns = _time(now)
 
     # Step 1: the manifest is structurally valid (§4.1).
@@ -883,6 +1640,16 @@ def ref_decide(
     manifest_digest = digest(manifest)
     constraints, window = manifest["constraints"], manifest["window"]
     sensitivity = constraints["sensitivity"]
+
+    # Step G (§13.7): who asks, for what.
+    admitted: Admitted | None = None
+    if governance is not None:
+        checked_request = policy_step(
+            governance, manifest, manifest_digest, now_epoch, now_ns, request
+        )
+        if isinstance(checked_request, dict):
+            return checked_request
+        admitted = checked_request
 
     # Step 2: now is within the execution window, in the window's clock epoch (§2.2).
     if now_epoch != window["epoch"]:
@@ -903,6 +1670,18 @@ def ref_decide(
     if score < pol["trust_threshold"][sensitivity]:
         return _deny("INSUFFICIENT_TRUST", "BELOW_THRESHOLD")
 
+    # Step A (§13.8): approvals, when review is required; else not parsed, not bound.
+    approvals_digest: bytes | None = None
+    if governance is not None and admitted is not None:
+        requirements = requirements_of(governance, admitted.tools, sensitivity)
+        if requirements:
+            checked_approvals = approval_step(
+                governance, requirements, manifest_digest, now_epoch, now_ns, approvals
+            )
+            if isinstance(checked_approvals, dict):
+                return checked_approvals
+            approvals_digest = checked_approvals
+
     # Step 4: HRC when required by the manifest OR the policy (§3.4); else ignored entirely.
     hrc_required = constraints["hrc_required"] or sensitivity in pol["hrc_required_for"]
     hrc_digest: bytes | None = None
@@ -912,14 +1691,22 @@ def ref_decide(
             return checked
         hrc_digest = checked
 
-    # Step 5: GRANT (§4 last paragraph, §6).
+    # Step 5: GRANT (§4 last paragraph, §6; §13.10 for a governed authority).
     issued_at = now_ns
     expires_at = min(now_ns + pol["lease_duration_ns"][sensitivity], window["not_after_ns"])
     issuer_kid = bytes.fromhex(pol["issuer_kid"])
-    policy_digest, trust_digest = digest(pol), digest(snapshot)
-    lease_id = lease_id_of(
-        issuer_kid, policy_digest, manifest_digest, trust_digest, hrc_digest, now_epoch, now_ns
-    )
+    trust_digest = digest(snapshot)
+    if admitted is None:
+        policy_digest = digest(pol)
+        lease_id = lease_id_of(
+            issuer_kid, policy_digest, manifest_digest, trust_digest, hrc_digest, now_epoch, now_ns
+        )
+    else:
+        policy_digest = digest(governance)  # §13.1: the whole document's digest
+        lease_id = governed_lease_id_of(
+            issuer_kid, policy_digest, manifest_digest, trust_digest, hrc_digest,
+            admitted.request_digest, approvals_digest, now_epoch, now_ns,
+        )  # fmt: skip
     claims: dict[int, object] = {  # §6.3
         1: pol["issuer"],
         2: manifest["task_id"],
@@ -941,6 +1728,8 @@ def ref_decide(
         },
         -65546: hrc_digest,
     }
+    if admitted is not None:
+        claims[GOVERNANCE_CLAIM] = governance_claim(admitted, approvals_digest)  # §13.10
     protected = det({1: -19, 4: issuer_kid})
     payload = det(claims)
     token = cose_sign1(protected, {}, payload, sign1(signing_seed, protected, payload))
@@ -975,9 +1764,39 @@ def _is_uint63(value: object) -> bool:
     return type(value) is int and 0 <= value <= UINT63_MAX
 
 
+_GOVERNANCE_MEMBERS: Final = frozenset(
+    {"principal", "workspace", "role", "model", "tools", "request", "approvals"}
+)
+
+
+def governance_claim_is_well_formed(value: object) -> bool:
+    """§13.10: exactly these members and types, ids obeying their rules (tools as in §13.4:
+    at most 16 Identifiers in strictly increasing UTF-8 order)."""
+    if type(value) is not dict or set(value) != _GOVERNANCE_MEMBERS:
+        return False
+    tools = value["tools"]
+    return (
+        _is_bstr(value["principal"], 32)
+        and _is_text(value["workspace"], IDENTIFIER)
+        and _is_text(value["role"], IDENTIFIER)
+        and (value["model"] is None or _is_text(value["model"], IDENTIFIER))
+        and type(tools) is list
+        and len(tools) <= MAX_REQUEST_TOOLS
+        and all(_is_text(tool, IDENTIFIER) for tool in tools)
+        and _utf8_increasing(tools)
+        and _is_bstr(value["request"], 32)
+        and (value["approvals"] is None or _is_bstr(value["approvals"], 32))
+    )
+
+
 def claims_are_well_formed(claims: object) -> bool:
-    """§7.3 step 10: exactly the claims of §6.3 with their types (CDDL ``LeaseClaims``)."""
-    if type(claims) is not dict or set(claims) != _CLAIM_KEYS:
+    """§7.3 step 10: exactly the claims of §6.3 with their types (CDDL ``LeaseClaims``), with or
+    without the governance claim of §13.10 (which, when present, is checked exactly)."""
+    if type(claims) is not dict:
+        return False
+    if set(claims) not in (_CLAIM_KEYS, _CLAIM_KEYS | {GOVERNANCE_CLAIM}):
+        return False
+    if GOVERNANCE_CLAIM in claims and not governance_claim_is_well_formed(claims[GOVERNANCE_CLAIM]):
         return False
     cnf = claims[8]
     if type(cnf) is not dict or set(cnf) != {1}:
@@ -1124,7 +1943,7 @@ def ref_standing(
         return _ended("LEASE_EXPIRED", "EXPIRED")  # 3
     if claims[7] in revoked:
         return _ended("LEASE_REVOKED", "REVOKED")  # 4
-    if claims[-65540] != digest(policy):
+    if claims[-65540] != policy_digest_of(policy):  # a governance document's own digest
         return _ended("LEASE_REVOKED", "POLICY_CHANGED")  # 5
     failure = validate_snapshot(snapshot)
     if failure:
@@ -1133,7 +1952,8 @@ def ref_standing(
     constraints = claims[-65545]
     assert isinstance(constraints, dict)
     score = snapshot["scores"].get(claims[-65544])
-    threshold = policy["trust_threshold"][constraints["sensitivity"]]
+    # §13.1: under a governance document, the thresholds are its lease_policy's.
+    threshold = lease_policy_of(policy)["trust_threshold"][constraints["sensitivity"]]
     if score is None or score < threshold:
         return _ended("LEASE_REVOKED", "TRUST_DECAYED")  # 7
     lease_id = claims[7]

@@ -333,6 +333,8 @@ def model_runs_vector(vector: dict[str, Any]) -> dict[str, object]:
             given_input["trust_snapshot"],
             given_input["now"],
             given_input["hrc_token"],
+            request=given_input.get("request"),
+            approvals=given_input.get("approvals"),
         )
     if vector["kind"] == "verification":
         return ref.ref_verify(

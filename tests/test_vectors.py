@@ -3,7 +3,8 @@
 The vectors in specs/vectors are the contract a second implementation must meet. This module
 checks that (1) regenerating them from the fixed seeds gives byte-identical files, (2) this
 implementation passes every one, (3) they cover every reason of the closed catalog, and (4) the
-catalog in code, ``specs/error_catalog.json`` and the spec's own §5 tables say the same words.
+catalog in code, ``specs/error_catalog.json`` and the spec's own §5 and §13.9 tables say the
+same words.
 The reference model (tests/test_differential.py) is the independent second path for each vector.
 """
 
@@ -87,6 +88,17 @@ def _spec_catalog() -> dict[str, dict[str, dict[str, str]]]:
             reason, message = cells[0], cells[1]
             rest = cells[2] if len(cells) > 2 else common
             rows[reason] = {"message": message, "recommendation": rest}
+        result[code.group(1)] = rows
+    # The governance categories (§13.9): each starts with "`CODE` — " and has its own table.
+    governance = text.split("### 13.9 Catalog additions", 1)[1].split("\n### 13.10", 1)[0]
+    for block in re.split(r"\n(?=`[A-Z_]+` — )", governance)[1:]:
+        code = re.match(r"`([A-Z_]+)`", block)
+        assert code, block[:80]
+        rows = {}
+        for line in block.splitlines():
+            cells = re.findall(r"`([^`]*)`", line)
+            if line.startswith("| `") and len(cells) == 3:
+                rows[cells[0]] = {"message": cells[1], "recommendation": cells[2]}
         result[code.group(1)] = rows
     return result
 

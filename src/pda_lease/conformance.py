@@ -21,6 +21,7 @@ from pda_lease.kernel.catalog import Deny
 from pda_lease.kernel.crypto import Ed25519Signer, cose_key_thumbprint
 from pda_lease.kernel.decide import Active, Authority, Grant, decide, sign_hrc, standing
 from pda_lease.kernel.errors import InvalidLease, UsageError
+from pda_lease.kernel.governance import policy_from_json, sign_approval, sign_request
 from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime
 from pda_lease.kernel.token import (
     decode_unverified,
@@ -58,15 +59,15 @@ def run_decision(document: object) -> dict[str, object]:
     if type(authority_doc) is not dict:
         raise UsageError("authority must be an object")
     seed = _hex(_field(authority_doc, "signing_seed"), 32, "authority.signing_seed")
-    authority = Authority(
-        Ed25519Signer(seed), LeasePolicy.from_json(_field(authority_doc, "policy"))
-    )
+    authority = Authority(Ed25519Signer(seed), policy_from_json(_field(authority_doc, "policy")))
     decision = decide(
         authority,
         _field(document, "manifest"),
         _field(document, "trust_snapshot"),
         MonotonicTime.from_json(_field(document, "now")),
         document.get("hrc_token"),
+        document.get("request"),
+        document.get("approvals"),
     )
     return decision.to_json()
 
@@ -126,7 +127,7 @@ def run_standing(document: object) -> dict[str, object]:
         decoded.claims,
         MonotonicTime.from_json(_field(document, "now")),
         _field(document, "trust_snapshot"),
-        LeasePolicy.from_json(_field(document, "policy")),
+        policy_from_json(_field(document, "policy")),
         frozenset(_hex(item, 16, "revoked lease id") for item in revoked_doc),
     )
     return standing_to_json(result)
@@ -731,8 +732,318 @@ def standing_vectors() -> Iterator[Vector]:
     )
 
 
+# ---------------------------------------------------------------------------------- governance
+
+ALICE = Ed25519Signer(vector_seed("alice"))
+CI_BOT = Ed25519Signer(vector_seed("ci-bot"))
+OUTSIDER = Ed25519Signer(vector_seed("outsider"))
+BOB = Ed25519Signer(vector_seed("bob"))
+CAROL = Ed25519Signer(vector_seed("carol"))
+ERIN = Ed25519Signer(vector_seed("erin"))
+
+
+def governance_policy(version: int = 1) -> dict[str, Any]:
+    """The governed vectors' policy (§13.1): one org, two workspaces, three tool categories."""
+    bob, carol, erin = (signer.public_key.hex() for signer in (BOB, CAROL, ERIN))
+    pair = sorted([bob, carol])
+    return {
+        "governance_version": 1,
+        "org": "acme",
+        "version": version,
+        "lease_policy": {**base_policy(), "sequence": version},
+        "request_max_age_ns": 60 * SECOND,
+        "approval_ttl_ns": 50 * SECOND,
+        "capabilities": ["files.read", "mail.send", "shell.run"],
+        "models": ["local-large", "local-small"],
+        "tools": {"fs.read": "read", "shell.exec": "shell", "web.fetch": "network"},
+        "categories": {
+            "network": {"decision": "REVIEW", "reviewers": pair, "threshold": 2},
+            "read": {"decision": "ALLOW", "reviewers": [], "threshold": 0},
+            "shell": {"decision": "DENY", "reviewers": [], "threshold": 0},
+        },
+        "sensitivity_review": {"HIGH": {"reviewers": [erin], "threshold": 1}},
+        "reviewers": {bob: "bob", carol: "carol", erin: "erin"},
+        "principals": {
+            ALICE.public_key.hex(): {
+                "name": "alice",
+                "kind": "PERSON",
+                "workspaces": {"ops": "viewer", "research": "analyst"},
+            },
+            CI_BOT.public_key.hex(): {
+                "name": "ci-bot",
+                "kind": "SERVICE",
+                "workspaces": {"ops": "automation"},
+            },
+        },
+        "workspaces": {
+            "ops": {
+                "automation": {
+                    "capabilities": ["mail.send"],
+                    "models": [],
+                    "tools": ["fs.read"],
+                },
+                "viewer": {"capabilities": ["files.read"], "models": [], "tools": []},
+            },
+            "research": {
+                "analyst": {
+                    "capabilities": ["files.read"],
+                    "models": ["local-small"],
+                    "tools": ["fs.read", "web.fetch"],
+                },
+            },
+        },
+    }
+
+
+def request_for(
+    manifest: dict[str, Any],
+    *,
+    signer: Ed25519Signer = ALICE,
+    workspace: str = "research",
+    model: str | None = "local-small",
+    tools: tuple[str, ...] = ("fs.read",),
+    at_ns: int = 90 * SECOND,
+    epoch: str = EPOCH,
+) -> dict[str, object]:
+    return sign_request(
+        signer,
+        workspace=workspace,
+        model_id=model,
+        tools=tools,
+        manifest_digest=bytes.fromhex(manifest_digest_hex(manifest)),
+        requested_at=MonotonicTime(epoch, at_ns),
+    )
+
+
+def approval_for(
+    manifest: dict[str, Any],
+    reviewer: Ed25519Signer,
+    verdict: str = "APPROVE",
+    at_ns: int = 95 * SECOND,
+) -> dict[str, object]:
+    digest = bytes.fromhex(manifest_digest_hex(manifest))
+    return sign_approval(reviewer, digest, verdict, MonotonicTime(EPOCH, at_ns))
+
+
+def _governed(
+    vector_id: str,
+    description: str,
+    *,
+    manifest: dict[str, Any] | None = None,
+    request: object = None,
+    approvals: object = None,
+    hrc: object = None,
+    snapshot: object = None,
+    policy: dict[str, Any] | None = None,
+) -> Vector:
+    manifest = base_manifest() if manifest is None else manifest
+    document = {
+        "authority": {
+            "signing_seed": vector_seed("issuer").hex(),
+            "policy": policy or governance_policy(),
+        },
+        "manifest": manifest,
+        "trust_snapshot": base_snapshot() if snapshot is None else snapshot,
+        "now": now_at(100 * SECOND),
+        "hrc_token": hrc,
+        "request": request,
+        "approvals": approvals,
+    }
+    return Vector(vector_id, description, "decision", document, run_decision(document))
+
+
+def governance_vectors() -> Iterator[Vector]:
+    m = base_manifest()
+    high = base_manifest("HIGH")
+    trusted = base_snapshot(9500)
+    web = ("fs.read", "web.fetch")
+    yield _governed(
+        "gov-grant",
+        "alice, analyst in research: an allowed capability, model and tool",
+        request=request_for(m),
+    )
+    yield _governed(
+        "gov-grant-no-model-no-tools",
+        "a request naming no model and no tool",
+        request=request_for(m, model=None, tools=()),
+    )
+    yield _governed(
+        "gov-grant-reviewed",
+        "web.fetch needs 2 of 2 network reviewers: both approved",
+        request=request_for(m, tools=web),
+        approvals=[approval_for(m, CAROL), approval_for(m, BOB)],
+    )
+    yield _governed(
+        "gov-grant-high-reviewed",
+        "HIGH needs erin's review and HRC: both given",
+        manifest=high,
+        snapshot=trusted,
+        request=request_for(high),
+        approvals=[approval_for(high, ERIN)],
+        hrc=hrc_for(high, 99 * SECOND),
+    )
+    cases: list[tuple[str, str, dict[str, Any], object]] = [
+        ("request-missing", "a governed authority needs a request", m, None),
+        ("request-malformed", "request_version 2", m, {**request_for(m), "request_version": 2}),
+        ("unknown-principal", "a key that is not registered", m, request_for(m, signer=OUTSIDER)),
+        (
+            "bad-request-signature",
+            "the workspace was changed after signing",
+            m,
+            {**request_for(m), "workspace": "ops"},
+        ),
+        ("request-wrong-manifest", "signed for another manifest", m, request_for(high)),
+        ("request-epoch", "signed before a reboot", m, request_for(m, epoch=OTHER_EPOCH)),
+        ("request-from-future", "signed 1 ns after now", m, request_for(m, at_ns=100 * SECOND + 1)),
+        (
+            "request-too-old",
+            "age == request_max_age_ns (half-open)",
+            m,
+            request_for(m, at_ns=40 * SECOND),
+        ),
+        ("workspace-not-allowed", "ci-bot is not in research", m, request_for(m, signer=CI_BOT)),
+        (
+            "capability-not-allowed",
+            "a capability outside the org allowlist",
+            _with(m, "capability_id", "db.drop"),
+            request_for(_with(m, "capability_id", "db.drop")),
+        ),
+        (
+            "capability-not-in-role",
+            "mail.send is allowed in the org, not for an analyst",
+            _with(m, "capability_id", "mail.send"),
+            request_for(_with(m, "capability_id", "mail.send")),
+        ),
+        (
+            "model-not-allowed",
+            "a model outside the org allowlist",
+            m,
+            request_for(m, model="remote-xl"),
+        ),
+        (
+            "model-not-in-role",
+            "local-large is not an analyst's model",
+            m,
+            request_for(m, model="local-large"),
+        ),
+        (
+            "tool-unknown",
+            "a tool the policy does not define",
+            m,
+            request_for(m, tools=("fs.read", "gpu.burn")),
+        ),
+        (
+            "tool-category-denied",
+            "shell tools are denied for everyone",
+            m,
+            request_for(m, tools=("shell.exec",)),
+        ),
+        (
+            "tool-not-in-role",
+            "ops viewer may use no tool",
+            m,
+            request_for(m, workspace="ops", model=None, tools=("fs.read",)),
+        ),
+    ]
+    for name, description, manifest, request in cases:
+        yield _governed(f"gov-deny-{name}", description, manifest=manifest, request=request)
+    req = request_for(m, tools=web)
+    bob_ok = approval_for(m, BOB)
+    approval_cases: list[tuple[str, str, object]] = [
+        ("approvals-missing", "review needed and no approvals: insufficient", None),
+        ("approvals-malformed", "an approval with a bad verdict", [{**bob_ok, "verdict": "MAYBE"}]),
+        ("approvals-not-array", "approvals must be an array", {"bob": bob_ok}),
+        ("approval-unknown-reviewer", "alice is not a reviewer", [approval_for(m, ALICE)]),
+        (
+            "approval-bad-signature",
+            "the verdict time was changed after signing",
+            [{**bob_ok, "signed_at": now_at(96 * SECOND)}],
+        ),
+        ("approval-wrong-manifest", "an approval of another manifest", [approval_for(high, BOB)]),
+        ("reviewer-denied", "carol denied; bob approved", [bob_ok, approval_for(m, CAROL, "DENY")]),
+        ("k-minus-one", "1 of the 2 required approvals", [bob_ok]),
+        (
+            "same-reviewer-twice",
+            "bob twice counts once",
+            [bob_ok, approval_for(m, BOB, at_ns=96 * SECOND)],
+        ),
+        (
+            "approval-expired",
+            "carol's approval is exactly approval_ttl_ns old: it does not count",
+            [bob_ok, approval_for(m, CAROL, at_ns=50 * SECOND)],
+        ),
+        (
+            "approval-from-future",
+            "carol's approval is later than now: it does not count",
+            [bob_ok, approval_for(m, CAROL, at_ns=100 * SECOND + 1)],
+        ),
+    ]
+    for name, description, approvals in approval_cases:
+        yield _governed(f"gov-deny-{name}", description, request=req, approvals=approvals)
+    yield _governed(
+        "gov-deny-high-needs-review",
+        "HIGH needs erin's approval; network approvals do not stand in for it",
+        manifest=high,
+        snapshot=trusted,
+        request=request_for(high, tools=web),
+        approvals=[approval_for(high, BOB), approval_for(high, CAROL)],
+        hrc=hrc_for(high, 99 * SECOND),
+    )
+    yield _governed(
+        "gov-deny-policy-before-window",
+        "an unknown principal is refused before the window is judged",
+        manifest=_with(m, "window.epoch", OTHER_EPOCH),
+        request=request_for(_with(m, "window.epoch", OTHER_EPOCH), signer=OUTSIDER),
+    )
+    yield _governed(
+        "gov-deny-approvals-before-hrc",
+        "missing approvals are refused before the missing HRC",
+        manifest=high,
+        snapshot=trusted,
+        request=request_for(high),
+    )
+
+
+def governed_standing_vectors() -> Iterator[Vector]:
+    m = base_manifest()
+    document = {
+        "authority": {"signing_seed": vector_seed("issuer").hex(), "policy": governance_policy()},
+        "manifest": m,
+        "trust_snapshot": base_snapshot(),
+        "now": now_at(100 * SECOND),
+        "hrc_token": None,
+        "request": request_for(m),
+        "approvals": None,
+    }
+    grant = run_decision(document)
+    for vector_id, description, policy in (
+        ("gov-standing-active", "a governed lease under its own policy", governance_policy()),
+        (
+            "gov-standing-policy-upgraded",
+            "activating policy version 2 ends leases granted under version 1",
+            governance_policy(2),
+        ),
+    ):
+        standing_input = {
+            "token": grant["token"],
+            "now": now_at(200 * SECOND),
+            "trust_snapshot": base_snapshot(),
+            "policy": policy,
+            "revoked_lease_ids": [],
+        }
+        yield Vector(
+            vector_id, description, "standing", standing_input, run_standing(standing_input)
+        )
+
+
 def all_vectors() -> list[Vector]:
-    return [*decision_vectors(), *verification_vectors(), *standing_vectors()]
+    return [
+        *decision_vectors(),
+        *verification_vectors(),
+        *standing_vectors(),
+        *governance_vectors(),
+        *governed_standing_vectors(),
+    ]
 
 
 def vector_files(vectors: list[Vector]) -> dict[str, str]:

@@ -19,7 +19,8 @@ from pda_lease.kernel.errors import UsageError
 
 
 class Code(enum.StrEnum):
-    """The categories of refusal (definition §7, plus ``INVALID_TOKEN``, spec §5)."""
+    """The categories of refusal: definition §7, ``INVALID_TOKEN`` (spec §5) and the two
+    governance categories (spec §13.9)."""
 
     INVALID_MANIFEST = "INVALID_MANIFEST"
     LEASE_EXPIRED = "LEASE_EXPIRED"
@@ -28,6 +29,8 @@ class Code(enum.StrEnum):
     LEASE_REVOKED = "LEASE_REVOKED"
     INVALID_TOKEN = "INVALID_TOKEN"
     UNAVAILABLE = "UNAVAILABLE"
+    POLICY_DENIED = "POLICY_DENIED"
+    APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
 
 
 @attrs.frozen
@@ -213,6 +216,110 @@ _TABLE: dict[Code, dict[str, CatalogEntry]] = {
         "HOLDER_PROOF_REPLAYED": CatalogEntry(
             "holder proof was already used for this lease",
             "Sign a fresh challenge for every authorization; a holder proof is accepted once.",
+        ),
+    },
+    Code.POLICY_DENIED: {
+        "REQUEST_MISSING": CatalogEntry(
+            "a governed request is required and none was given",
+            "Send the request signed by the principal's registered key (§13.4) with the manifest.",
+        ),
+        "REQUEST_MALFORMED": CatalogEntry(
+            "governed request is malformed at {field}",
+            "Supply a request that matches the GovernedRequest schema (§13.4).",
+        ),
+        "UNKNOWN_PRINCIPAL": CatalogEntry(
+            "the request's principal is not registered in the policy",
+            "Register the principal's public key in a workspace of the policy, or sign with a "
+            "registered key.",
+        ),
+        "BAD_REQUEST_SIGNATURE": CatalogEntry(
+            "the request signature does not verify with the principal's key",
+            "Sign the request again with the principal's registered key; roles and names stated by"
+            " a caller are never accepted.",
+        ),
+        "REQUEST_WRONG_MANIFEST": CatalogEntry(
+            "the request is for another manifest",
+            "Sign a request for this manifest's digest.",
+        ),
+        "REQUEST_EPOCH_MISMATCH": CatalogEntry(
+            "the request is from another clock epoch",
+            "The clock restarted since the request was signed; sign it again.",
+        ),
+        "REQUEST_FROM_FUTURE": CatalogEntry(
+            "the request is later than the current time",
+            "Check the clocks: the request time is later than the decision time.",
+        ),
+        "REQUEST_TOO_OLD": CatalogEntry(
+            "the request is older than the policy allows",
+            "Sign the request again; requests expire after the policy's request_max_age_ns.",
+        ),
+        "WORKSPACE_NOT_ALLOWED": CatalogEntry(
+            "the principal is not a member of the workspace at {field}",
+            "Request in a workspace the principal belongs to, or add the principal to this "
+            "workspace in the policy.",
+        ),
+        "CAPABILITY_NOT_ALLOWED": CatalogEntry(
+            "the capability at {field} is not in the organization's allowlist",
+            "Use an allowed capability, or add it to models.yml capabilities and publish a new "
+            "policy version.",
+        ),
+        "CAPABILITY_NOT_IN_ROLE": CatalogEntry(
+            "the capability at {field} is not allowed for the principal's role",
+            "Use a capability of the role, or allow it for the role in the workspace file and "
+            "publish a new policy version.",
+        ),
+        "MODEL_NOT_ALLOWED": CatalogEntry(
+            "the model at {field} is not in the organization's allowlist",
+            "Use an allowed model, or add it to models.yml models and publish a new policy "
+            "version.",
+        ),
+        "MODEL_NOT_IN_ROLE": CatalogEntry(
+            "the model at {field} is not allowed for the principal's role",
+            "Use a model of the role, or allow it for the role in the workspace file and publish a"
+            " new policy version.",
+        ),
+        "TOOL_UNKNOWN": CatalogEntry(
+            "the tool at {field} is not defined in the policy",
+            "Use a tool defined in tools.yml, or define it with a category and publish a new "
+            "policy version.",
+        ),
+        "TOOL_CATEGORY_DENIED": CatalogEntry(
+            "the tool at {field} is in a denied category",
+            "Tools of a denied category are never granted; use a tool of another category.",
+        ),
+        "TOOL_NOT_IN_ROLE": CatalogEntry(
+            "the tool at {field} is not allowed for the principal's role",
+            "Use a tool of the role, or allow it for the role in the workspace file and publish a "
+            "new policy version.",
+        ),
+        "REVIEWER_DENIED": CatalogEntry(
+            "a reviewer denied this manifest at {field}",
+            "A reviewer's denial is final for this manifest digest; change the manifest and "
+            "request review again.",
+        ),
+    },
+    Code.APPROVAL_REQUIRED: {
+        "APPROVALS_MALFORMED": CatalogEntry(
+            "approvals are malformed at {field}",
+            "Supply an array of approvals that match the Approval schema (§13.5).",
+        ),
+        "APPROVAL_UNKNOWN_REVIEWER": CatalogEntry(
+            "the approval at {field} is from a key that is not a registered reviewer",
+            "Only reviewers registered in the policy can approve; remove this approval.",
+        ),
+        "APPROVAL_BAD_SIGNATURE": CatalogEntry(
+            "the approval signature at {field} does not verify",
+            "Remove the approval or have the reviewer sign it again.",
+        ),
+        "APPROVAL_WRONG_MANIFEST": CatalogEntry(
+            "the approval at {field} is for another manifest",
+            "An approval covers one manifest digest only; remove it and ask for approval of this "
+            "manifest.",
+        ),
+        "APPROVALS_INSUFFICIENT": CatalogEntry(
+            "the review rule at {field} has fewer distinct approvals than its threshold",
+            "Ask more of the rule's registered reviewers to approve this manifest digest "
+            "(pda-lease approvals approve), then request the lease again.",
         ),
     },
     Code.UNAVAILABLE: {

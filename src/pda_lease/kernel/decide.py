@@ -16,6 +16,14 @@ from pda_lease.kernel.catalog import Code, Deny, deny
 from pda_lease.kernel.cbor import encode, encode_bytes, encode_head, encode_text, encode_uint
 from pda_lease.kernel.crypto import Signer, cose_key_thumbprint, sha256, verify_signature
 from pda_lease.kernel.errors import PolicyError, UsageError
+from pda_lease.kernel.governance import (
+    Admitted,
+    GovernanceClaim,
+    GovernancePolicy,
+    check_approvals,
+    check_request,
+    governance_claim,
+)
 from pda_lease.kernel.inputs import (
     Constraints,
     HolderKeyMemo,
@@ -39,7 +47,9 @@ from pda_lease.kernel.token import (
 )
 
 LEASE_ID_CONTEXT = "PDA-LEASE-ID-v1"
+GOVERNED_LEASE_ID_CONTEXT = "PDA-GOV-LEASE-ID-v1"
 _LEASE_ID_PREFIX = encode_head(4, 8) + encode(LEASE_ID_CONTEXT)
+_GOVERNED_LEASE_ID_PREFIX = encode_head(4, 10) + encode(GOVERNED_LEASE_ID_CONTEXT)
 _NULL = encode(None)
 
 
@@ -79,27 +89,55 @@ class Active:
 
 
 class Authority:
-    """An issuer: an Ed25519 signer bound to the lease policy it decides under (§3.5)."""
+    """An issuer: an Ed25519 signer bound to the policy it decides under (§3.5).
 
-    __slots__ = ("_holder_keys", "_kid", "_policy", "_protected", "_signer")
+    The policy is a ``LeasePolicy``, or a ``GovernancePolicy`` (spec §13), which makes the
+    authority *governed*: its decisions also need a signed request and, where the policy
+    asks for review, approvals; its policy digest is the governance document's.
+    """
 
-    def __init__(self, signer: Signer, policy: LeasePolicy) -> None:
+    __slots__ = ("_governance", "_holder_keys", "_kid", "_policy", "_protected", "_signer")
+
+    def __init__(self, signer: Signer, policy: LeasePolicy | GovernancePolicy) -> None:
         if not isinstance(signer, Signer):
             raise UsageError("signer must provide public_key and sign(message)")
-        if not isinstance(policy, LeasePolicy):
-            raise UsageError("policy must be a LeasePolicy (use LeasePolicy.from_json)")
+        governance = policy if isinstance(policy, GovernancePolicy) else None
+        lease_policy = policy.lease_policy if isinstance(policy, GovernancePolicy) else policy
+        if not isinstance(lease_policy, LeasePolicy):
+            raise UsageError(
+                "policy must be a LeasePolicy or a GovernancePolicy (use their from_json)"
+            )
         kid = cose_key_thumbprint(signer.public_key)
-        if kid != policy.issuer_kid:
+        if kid != lease_policy.issuer_kid:
             raise PolicyError("policy issuer_kid is not the thumbprint of the signer's key")
         self._signer = signer
-        self._policy = policy
+        self._policy = lease_policy
+        self._governance = governance
         self._kid = kid
         self._protected = protected_header(kid)
         self._holder_keys = HolderKeyMemo()
 
     @property
     def policy(self) -> LeasePolicy:
+        """The lease rules (durations, thresholds, HRC); inside the governance policy if any."""
         return self._policy
+
+    @property
+    def governance(self) -> GovernancePolicy | None:
+        return self._governance
+
+    @property
+    def policy_digest(self) -> bytes:
+        """The digest bound into every token: the governance document's, if governed."""
+        governance = self._governance
+        return self._policy.digest if governance is None else governance.digest
+
+    @property
+    def policy_document(self) -> dict[str, object]:
+        """The whole policy document the authority decides under (for audit records)."""
+        governance = self._governance
+        source = self._policy.document if governance is None else governance.document
+        return dict(source)
 
     @property
     def public_key(self) -> bytes:
@@ -115,11 +153,15 @@ class Authority:
         trust_snapshot: object,
         now: MonotonicTime,
         hrc_token: object | None = None,
+        request: object | None = None,
+        approvals: object | None = None,
     ) -> Decision:
-        return decide(self, manifest, trust_snapshot, now, hrc_token)
+        return decide(self, manifest, trust_snapshot, now, hrc_token, request, approvals)
 
     def __repr__(self) -> str:
-        return f"Authority(kid={self._kid.hex()}, policy_sequence={self._policy.sequence})"
+        governance = self._governance
+        version = "" if governance is None else f", governance_version={governance.version}"
+        return f"Authority(kid={self._kid.hex()}, policy_sequence={self._policy.sequence}{version})"
 
 
 def lease_id_for(
@@ -144,6 +186,34 @@ def lease_id_for(
             encode_bytes(manifest_digest),
             encode_bytes(trust_digest),
             _NULL if hrc_digest is None else encode_bytes(hrc_digest),
+            encode_text(now.epoch),
+            encode_uint(now.ns),
+        )
+    )
+    return sha256(material)[:LEASE_ID_BYTES]
+
+
+def governed_lease_id_for(
+    kid: bytes,
+    policy_digest: bytes,
+    manifest_digest: bytes,
+    trust_digest: bytes,
+    hrc_digest: bytes | None,
+    governance: GovernanceClaim,
+    now: MonotonicTime,
+) -> bytes:
+    """Spec §13.10: the lease id of a governed grant also hashes the request and approvals."""
+    approvals = governance.approvals_digest
+    material = b"".join(
+        (
+            _GOVERNED_LEASE_ID_PREFIX,
+            encode_bytes(kid),
+            encode_bytes(policy_digest),
+            encode_bytes(manifest_digest),
+            encode_bytes(trust_digest),
+            _NULL if hrc_digest is None else encode_bytes(hrc_digest),
+            encode_bytes(governance.request_digest),
+            _NULL if approvals is None else encode_bytes(approvals),
             encode_text(now.epoch),
             encode_uint(now.ns),
         )
@@ -220,13 +290,16 @@ def decide(
     trust_snapshot: object,
     now: MonotonicTime,
     hrc_token: object | None = None,
+    request: object | None = None,
+    approvals: object | None = None,
 ) -> Decision:
     """Spec §4: GRANT with a signed token, or DENY with code and reason. Pure and total.
 
-    ``manifest``, ``trust_snapshot`` and ``hrc_token`` are untrusted JSON-model documents (a
-    ``TrustSnapshot`` already parsed is accepted too); whatever they hold, the answer is a
-    ``Grant`` or a ``Deny``. ``authority`` and ``now`` are the embedder's own values; passing
-    something else raises ``UsageError``.
+    ``manifest``, ``trust_snapshot``, ``hrc_token``, ``request`` and ``approvals`` are
+    untrusted JSON-model documents (a ``TrustSnapshot`` already parsed is accepted too);
+    whatever they hold, the answer is a ``Grant`` or a ``Deny``. ``authority`` and ``now`` are
+    the embedder's own values; passing something else raises ``UsageError``. ``request`` and
+    ``approvals`` are read only by a governed authority (spec §13.6); others ignore them.
     """
     if not isinstance(authority, Authority):
         raise UsageError("authority must be an Authority")
@@ -238,6 +311,15 @@ def decide(
     parsed = parse_manifest(manifest, authority._holder_keys)
     if isinstance(parsed, Failure):
         return deny(Code.INVALID_MANIFEST, parsed.reason, parsed.path)
+
+    # Step G (governed only, §13.7): who asks, for what.
+    governance = authority._governance
+    admitted: Admitted | None = None
+    if governance is not None:
+        checked = check_request(governance, parsed, now, request)
+        if isinstance(checked, Deny):
+            return checked
+        admitted = checked
 
     # Step 2: the execution window, in this clock epoch.
     late = _check_window(parsed, now)
@@ -260,6 +342,16 @@ def decide(
     if untrusted:
         return untrusted
 
+    # Step A (governed only, §13.8): reviewer approvals, when the request needs review.
+    claim: GovernanceClaim | None = None
+    if governance is not None and admitted is not None:
+        approvals_digest = check_approvals(
+            governance, parsed, now, admitted.requirements, approvals
+        )
+        if isinstance(approvals_digest, Deny):
+            return approvals_digest
+        claim = governance_claim(admitted, approvals_digest)
+
     # Step 4: hardware-rooted confirmation, when the policy or the manifest requires it.
     hrc_required = policy.hrc_required(parsed.constraints)
     hrc_digest: bytes | None = None
@@ -271,9 +363,15 @@ def decide(
 
     # Step 5: grant. The lease never outlives its window (spec §4).
     expires_at_ns = min(now.ns + policy.lease_duration_ns[sensitivity], parsed.window.not_after_ns)
-    lease_id = lease_id_for(
-        authority.kid, policy.digest, parsed.digest, snapshot.digest, hrc_digest, now
-    )
+    policy_digest = authority.policy_digest
+    if claim is None:
+        lease_id = lease_id_for(
+            authority.kid, policy_digest, parsed.digest, snapshot.digest, hrc_digest, now
+        )
+    else:
+        lease_id = governed_lease_id_for(
+            authority.kid, policy_digest, parsed.digest, snapshot.digest, hrc_digest, claim, now
+        )
     claims = LeaseClaims(
         issuer=policy.issuer,
         task_id=parsed.task_id,
@@ -281,13 +379,14 @@ def decide(
         holder_public_key=parsed.holder_public_key,
         manifest_digest=parsed.digest,
         trust_digest=snapshot.digest,
-        policy_digest=policy.digest,
+        policy_digest=policy_digest,
         clock_epoch=now.epoch,
         issued_at_ns=now.ns,
         expires_at_ns=expires_at_ns,
         capability_id=parsed.capability_id,
         constraints=_effective(parsed.constraints, hrc_required),
         hrc_digest=hrc_digest,
+        governance=claim,
     )
     return Grant(lease_id, mint(authority._signer, claims, protected=authority._protected), claims)
 
@@ -296,22 +395,29 @@ def standing(
     claims: LeaseClaims,
     now: MonotonicTime,
     trust_snapshot: object,
-    policy: LeasePolicy,
+    policy: LeasePolicy | GovernancePolicy,
     revoked: Collection[bytes] = frozenset(),
 ) -> Active | Deny:
-    """Spec §8: does a granted lease still stand? Expiry, revocation, policy, trust decay."""
+    """Spec §8: does a granted lease still stand? Expiry, revocation, policy, trust decay.
+
+    Under a ``GovernancePolicy`` the policy digest compared is the governance document's and
+    the thresholds are its lease policy's (§13.1).
+    """
     if not isinstance(claims, LeaseClaims):
         raise UsageError("claims must be LeaseClaims (from a Grant or a verified token)")
     if not isinstance(now, MonotonicTime):
         raise UsageError("now must be a MonotonicTime")
+    policy_digest = policy.digest
+    if isinstance(policy, GovernancePolicy):
+        policy = policy.lease_policy
     if not isinstance(policy, LeasePolicy):
-        raise UsageError("policy must be a LeasePolicy")
+        raise UsageError("policy must be a LeasePolicy or a GovernancePolicy")
     late = time_standing(claims, now)
     if late:
         return late
     if claims.lease_id in revoked:
         return deny(Code.LEASE_REVOKED, "REVOKED")
-    if claims.policy_digest != policy.digest:
+    if claims.policy_digest != policy_digest:
         return deny(Code.LEASE_REVOKED, "POLICY_CHANGED")
     snapshot = parse_trust_snapshot(trust_snapshot)
     if isinstance(snapshot, Failure):

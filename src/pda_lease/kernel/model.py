@@ -10,7 +10,7 @@ Nothing here raises on bad content: failures are returned as ``Failure`` values.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
@@ -260,7 +260,7 @@ def walk_encode(document: object, limits: Limits) -> Failure | bytes:
     return bytes(encoder.out)
 
 
-def sorted_keys(obj: dict[str, object]) -> list[str]:
+def sorted_keys(obj: Iterable[str]) -> list[str]:
     """Keys in deterministic order (bytewise order of their CBOR encodings)."""
     return sorted(
         obj, key=lambda key: encode_head(3, len(key.encode("utf-8"))) + key.encode("utf-8")

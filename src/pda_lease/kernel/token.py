@@ -9,6 +9,7 @@ any other encoding of the same claims is refused.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Collection, Mapping
 
@@ -23,6 +24,7 @@ from pda_lease.kernel.crypto import (
     verify_signature,
 )
 from pda_lease.kernel.errors import InvalidLease, UsageError
+from pda_lease.kernel.governance import MAX_REQUEST_TOOLS, GovernanceClaim
 from pda_lease.kernel.inputs import (
     EPOCH_PATTERN,
     HEX64_PATTERN,
@@ -55,6 +57,7 @@ EXPIRES_AT_NS = -65543
 CAPABILITY_ID = -65544
 CONSTRAINTS = -65545
 HRC = -65546
+GOVERNANCE = -65547  # present only in tokens of a governed authority (spec §13.10)
 CLAIM_KEYS = frozenset(
     {
         ISS,
@@ -96,9 +99,10 @@ class LeaseClaims:
     capability_id: str
     constraints: Constraints
     hrc_digest: bytes | None
+    governance: GovernanceClaim | None = None
 
     def to_cbor(self) -> dict[int, object]:
-        return {
+        claims: dict[int, object] = {
             ISS: self.issuer,
             SUB: self.task_id,
             CTI: self.lease_id,
@@ -114,10 +118,13 @@ class LeaseClaims:
             CONSTRAINTS: self.constraints.to_json(),
             HRC: self.hrc_digest,
         }
+        if self.governance is not None:
+            claims[GOVERNANCE] = self.governance.to_cbor()
+        return claims
 
     def to_json(self) -> dict[str, object]:
         """A readable view (hex for bytes), used by ``inspect`` and the CLI."""
-        return {
+        view: dict[str, object] = {
             "iss": self.issuer,
             "sub": self.task_id,
             "cti": self.lease_id.hex(),
@@ -133,6 +140,9 @@ class LeaseClaims:
             "constraints": self.constraints.to_json(),
             "hrc": None if self.hrc_digest is None else self.hrc_digest.hex(),
         }
+        if self.governance is not None:
+            view["governance"] = self.governance.to_json()
+        return view
 
 
 def cose_key(public_key: bytes) -> dict[int, object]:
@@ -158,7 +168,8 @@ _EMPTY_BSTR = cbor.encode(b"")
 _TOKEN_HEAD = cbor.encode_head(6, COSE_SIGN1_TAG) + cbor.encode_head(4, 4)
 _EMPTY_MAP = cbor.encode({})
 _CLAIMS_HEAD = cbor.encode_head(5, len(CLAIM_KEYS))
-_KEY = {key: cbor.encode(key) for key in CLAIM_KEYS}
+_GOVERNED_CLAIMS_HEAD = cbor.encode_head(5, len(CLAIM_KEYS) + 1)
+_KEY = {key: cbor.encode(key) for key in (*CLAIM_KEYS, GOVERNANCE)}
 _CNF_PREFIX = cbor.encode_head(5, 1) + cbor.encode(1) + cbor.encode(cose_key(bytes(32)))[:-32]
 _VERSION = cbor.encode(TOKEN_FORMAT_VERSION)
 _NULL = cbor.encode(None)
@@ -189,9 +200,10 @@ def encode_claims(claims: LeaseClaims) -> bytes:
     if type(claims.holder_public_key) is not bytes or len(claims.holder_public_key) != 32:
         raise cbor.EncodeError("a holder public key is 32 bytes")
     key = _KEY
+    governance = claims.governance
     return b"".join(
         (
-            _CLAIMS_HEAD,
+            _CLAIMS_HEAD if governance is None else _GOVERNED_CLAIMS_HEAD,
             key[ISS],
             cbor.encode_text(claims.issuer),
             key[SUB],
@@ -229,8 +241,16 @@ def encode_claims(claims: LeaseClaims) -> bytes:
             _encode_bool(constraints.hrc_required),
             key[HRC],
             _NULL if hrc is None else cbor.encode_bytes(hrc),
+            b"" if governance is None else _encode_governance(governance),
         )
     )
+
+
+def _encode_governance(governance: GovernanceClaim) -> bytes:
+    """Claim -65547 (spec §13.10): its key and ``det`` of its map."""
+    if type(governance.principal) is not bytes or len(governance.principal) != 32:
+        raise cbor.EncodeError("a principal key is 32 bytes")
+    return _KEY[GOVERNANCE] + cbor.encode(governance.to_cbor())
 
 
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
@@ -435,6 +455,25 @@ class _ClaimsReader:
         self.pos = pos
         return self.fixed(_DIGEST_HEAD, 32)
 
+    def null_or_text(self, run: bytes, pattern: re.Pattern[str]) -> str | None:
+        pos = self._after(run)
+        if self.data.startswith(_NULL, pos):
+            self.pos = pos + 1
+            return None
+        self.pos = pos
+        return self.text(b"", pattern)
+
+    def id_list(self, run: bytes, max_items: int) -> tuple[str, ...]:
+        """An array of Identifiers in strictly increasing UTF-8 order (§13.4)."""
+        count = self._argument(self._after(run), 4)
+        if count > max_items:
+            raise _invalid("BAD_CLAIMS")
+        items = tuple(self.text(b"", _IDENTIFIER) for _ in range(count))
+        encoded = [item.encode("utf-8") for item in items]
+        if any(later <= earlier for earlier, later in itertools.pairwise(encoded)):
+            raise _invalid("BAD_CLAIMS")
+        return items
+
     def end(self) -> None:
         if self.pos != len(self.data):
             raise _invalid("BAD_CLAIMS")
@@ -445,6 +484,7 @@ _SENSITIVITY_TEXT = re.compile("|".join(_SENSITIVITY_BY_TEXT))
 # The constant runs of a claims payload, each ending where a value starts.
 _DIGEST_HEAD = cbor.encode_head(2, 32)
 _RUN_ISS = _CLAIMS_HEAD + _KEY[ISS]
+_RUN_ISS_GOVERNED = _GOVERNED_CLAIMS_HEAD + _KEY[ISS]
 _RUN_CTI = _KEY[CTI] + cbor.encode_head(2, LEASE_ID_BYTES)
 _RUN_CNF = _KEY[CNF] + _CNF_PREFIX
 _RUN_MANIFEST = _KEY[PDA_VERSION] + _VERSION + _KEY[MANIFEST_DIGEST] + _DIGEST_HEAD
@@ -453,11 +493,41 @@ _RUN_POLICY = _KEY[POLICY_DIGEST] + _DIGEST_HEAD
 _RUN_SCOPE = _KEY[CONSTRAINTS] + _CONSTRAINTS_HEAD + _SCOPE
 
 
+# The governance claim's map (§13.10): its members in deterministic order (shorter names
+# first, then bytewise): role, model, tools, request, approvals, principal, workspace.
+_GOVERNANCE_HEAD = cbor.encode_head(5, 7)
+_G_ROLE, _G_MODEL, _G_TOOLS, _G_REQUEST, _G_APPROVALS, _G_PRINCIPAL, _G_WORKSPACE = (
+    cbor.encode(name)
+    for name in ("role", "model", "tools", "request", "approvals", "principal", "workspace")
+)
+
+
+def _governance(reader: _ClaimsReader) -> GovernanceClaim:
+    role = reader.text(_KEY[GOVERNANCE] + _GOVERNANCE_HEAD + _G_ROLE, _IDENTIFIER)
+    model_id = reader.null_or_text(_G_MODEL, _IDENTIFIER)
+    tools = reader.id_list(_G_TOOLS, MAX_REQUEST_TOOLS)
+    request_digest = reader.fixed(_G_REQUEST + _DIGEST_HEAD, 32)
+    approvals_digest = reader.null_or_digest(_G_APPROVALS)
+    principal = reader.fixed(_G_PRINCIPAL + _DIGEST_HEAD, 32)
+    workspace = reader.text(_G_WORKSPACE, _IDENTIFIER)
+    return GovernanceClaim(
+        principal=principal,
+        workspace=workspace,
+        role=role,
+        model=model_id,
+        tools=tools,
+        request_digest=request_digest,
+        approvals_digest=approvals_digest,
+    )
+
+
 def _claims(payload: bytes) -> LeaseClaims:
-    """Step 10: the payload is exactly the claims of §6.3 with their types."""
+    """Step 10: the payload is exactly the claims of §6.3 (and §13.10) with their types."""
     reader = _ClaimsReader(payload)
     key = _KEY
-    issuer = reader.text(_RUN_ISS, _PRINTABLE)
+    # A governed token's map has one more claim, -65547, which sorts last (§13.10).
+    governed = payload.startswith(_GOVERNED_CLAIMS_HEAD)
+    issuer = reader.text(_RUN_ISS_GOVERNED if governed else _RUN_ISS, _PRINTABLE)
     task_id = reader.text(key[SUB], _IDENTIFIER)
     lease_id = reader.fixed(_RUN_CTI, LEASE_ID_BYTES)
     holder = reader.fixed(_RUN_CNF, 32)
@@ -473,6 +543,7 @@ def _claims(payload: bytes) -> LeaseClaims:
     sensitivity = _SENSITIVITY_BY_TEXT[reader.text(_SENSITIVITY, _SENSITIVITY_TEXT)]
     hrc_required = reader.boolean(_HRC_REQUIRED)
     hrc_digest = reader.null_or_digest(key[HRC])
+    governance = _governance(reader) if governed else None
     reader.end()
     if issued_at_ns >= expires_at_ns:
         raise _invalid("BAD_CLAIMS")
@@ -495,6 +566,7 @@ def _claims(payload: bytes) -> LeaseClaims:
             hrc_required=hrc_required,
         ),
         hrc_digest=hrc_digest,
+        governance=governance,
     )
 
 

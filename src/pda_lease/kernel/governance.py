@@ -1,0 +1,794 @@
+"""Governance (spec §13): the signed policy document, who asks, and reviewer approvals.
+
+A governed authority decides under a ``GovernancePolicy`` instead of a bare ``LeasePolicy``:
+the compiled, signed policy of an organization (allowlists, tools and their categories,
+principals with their workspaces and roles, review rules). Its two extra inputs are untrusted
+documents: the ``GovernedRequest``, signed by the principal's own key (a role is looked up in
+the policy, never taken from the caller), and the reviewers' signed ``Approval``s. The two
+pipeline steps here, G (policy, §13.7) and A (approvals, §13.8), are pure functions of those
+inputs, the parsed manifest and the time, like every other step of ``decide``; they return a
+``Deny`` from the closed catalog or what the grant binds into its token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
+import attrs
+
+from pda_lease.kernel import model
+from pda_lease.kernel.catalog import Code, Deny, deny
+from pda_lease.kernel.cbor import encode
+from pda_lease.kernel.crypto import Signer, is_valid_public_key, sha256, verify_signature
+from pda_lease.kernel.errors import PolicyError, UsageError
+from pda_lease.kernel.inputs import (
+    _TIME_FIELDS,
+    HEX32_PATTERN,
+    HEX64_PATTERN,
+    IDENTIFIER_PATTERN,
+    SENSITIVITIES,
+    UINT63_MAX,
+    LeasePolicy,
+    MonotonicTime,
+    Sensitivity,
+    TaskManifest,
+    json_digest,
+)
+from pda_lease.kernel.model import Failure, Field
+
+GOVERNANCE_VERSION = 1
+MAX_REQUEST_AGE_NS = 3_600_000_000_000
+MAX_APPROVAL_TTL_NS = 604_800_000_000_000
+# A token must stay within MAX_TOKEN_BYTES (§9) with every text at its longest: 16 tool ids of
+# 128 characters leave room for the rest of the claims (a test builds the largest token).
+MAX_REQUEST_TOOLS = 16
+MAX_APPROVALS = 64
+REQUEST_CONTEXT = "PDA-REQUEST-v1"
+APPROVAL_CONTEXT = "PDA-APPROVAL-v1"
+
+ALLOW, DENY, REVIEW = "ALLOW", "DENY", "REVIEW"
+APPROVE = "APPROVE"
+PERSON, SERVICE = "PERSON", "SERVICE"
+
+_ID = model.text(IDENTIFIER_PATTERN)
+_HEX32 = model.text(HEX32_PATTERN)
+
+
+# ---------------------------------------------------------------------------------- policy
+
+
+def _key_text(value: object, path: str) -> Failure | None:
+    """A 64-hex Ed25519 public key that is a valid prime-order point (as a holder key)."""
+    failure = _HEX32(value, path)
+    if failure:
+        return failure
+    assert isinstance(value, str)
+    return None if is_valid_public_key(bytes.fromhex(value)) else Failure("BAD_VALUE", path)
+
+
+def _id_set(max_items: int, non_empty: bool = False) -> model.Check:
+    """An array of distinct ids in strictly increasing UTF-8 order (one spelling, §13.1)."""
+
+    def check(value: object, path: str) -> Failure | None:
+        if type(value) is not list:
+            return Failure("WRONG_TYPE", path)
+        assert isinstance(value, list)
+        if len(value) > max_items:
+            return Failure("TOO_MANY_ITEMS", path)
+        if non_empty and not value:
+            return Failure("BAD_VALUE", path)
+        previous: bytes | None = None
+        for index, item in enumerate(value):
+            item_path = model.index_path(path, index)
+            failure = _ID(item, item_path)
+            if failure:
+                return failure
+            assert isinstance(item, str)
+            encoded = item.encode("utf-8")
+            if previous is not None and encoded <= previous:
+                return Failure("BAD_VALUE", item_path)
+            previous = encoded
+        return None
+
+    return check
+
+
+def _object_of(key_check: model.Check, value_check: model.Check, non_empty: bool) -> model.Check:
+    """An object whose member names pass ``key_check`` and values ``value_check``."""
+
+    def check(value: object, path: str) -> Failure | None:
+        if type(value) is not dict:
+            return Failure("WRONG_TYPE", path)
+        assert isinstance(value, dict)
+        if non_empty and not value:
+            return Failure("BAD_VALUE", path)
+        for key in model.sorted_keys(value):
+            member = model.child_path(path, key)
+            failure = key_check(key, member) or value_check(value[key], member)
+            if failure:
+                return failure
+        return None
+
+    return check
+
+
+_ID_LIST_LIMIT = model.SNAPSHOT_LIMITS.max_items
+
+
+def _review_rule_fields(decision_field: bool) -> tuple[Field, ...]:
+    fields = (
+        Field("reviewers", _id_set_of_keys()),
+        Field("threshold", model.integer(0, MAX_APPROVALS)),
+    )
+    if decision_field:
+        return (Field("decision", model.one_of(ALLOW, DENY, REVIEW)), *fields)
+    return fields
+
+
+def _id_set_of_keys() -> model.Check:
+    """Reviewer keys: distinct 64-hex keys in strictly increasing order."""
+
+    def check(value: object, path: str) -> Failure | None:
+        if type(value) is not list:
+            return Failure("WRONG_TYPE", path)
+        assert isinstance(value, list)
+        if len(value) > MAX_APPROVALS:
+            return Failure("TOO_MANY_ITEMS", path)
+        for index, item in enumerate(value):
+            item_path = model.index_path(path, index)
+            failure = _HEX32(item, item_path)
+            if failure:
+                return failure
+            if index and item <= value[index - 1]:
+                return Failure("BAD_VALUE", item_path)
+        return None
+
+    return check
+
+
+_ROLE_FIELDS = (
+    Field("capabilities", _id_set(_ID_LIST_LIMIT, non_empty=True)),
+    Field("models", _id_set(_ID_LIST_LIMIT)),
+    Field("tools", _id_set(_ID_LIST_LIMIT)),
+)
+_PRINCIPAL_FIELDS = (
+    Field("name", _ID),
+    Field("kind", model.one_of(PERSON, SERVICE)),
+    Field("workspaces", _object_of(_ID, _ID, non_empty=True)),
+)
+_GOVERNANCE_FIELDS = (
+    Field("governance_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
+    Field("org", _ID),
+    Field("version", model.integer(1, UINT63_MAX)),
+    Field("lease_policy", model.any_object),
+    Field("request_max_age_ns", model.integer(1, MAX_REQUEST_AGE_NS)),
+    Field("approval_ttl_ns", model.integer(1, MAX_APPROVAL_TTL_NS)),
+    Field("capabilities", _id_set(_ID_LIST_LIMIT)),
+    Field("models", _id_set(_ID_LIST_LIMIT)),
+    Field("tools", _object_of(_ID, _ID, non_empty=False)),
+    Field(
+        "categories",
+        _object_of(_ID, model.nested(_review_rule_fields(True)), non_empty=False),
+    ),
+    Field(
+        "sensitivity_review",
+        _object_of(
+            model.one_of(*SENSITIVITIES),
+            model.nested(_review_rule_fields(False)),
+            non_empty=False,
+        ),
+    ),
+    Field("reviewers", _object_of(_key_text, _ID, non_empty=False)),
+    Field("principals", _object_of(_key_text, model.nested(_PRINCIPAL_FIELDS), non_empty=False)),
+    Field(
+        "workspaces",
+        _object_of(_ID, _object_of(_ID, model.nested(_ROLE_FIELDS), non_empty=True), False),
+    ),
+)
+
+
+@attrs.frozen
+class ReviewRule:
+    """A k-of-n review requirement: ``threshold`` distinct ``reviewers`` must approve."""
+
+    path: str  # where the rule lives in the document: the field of APPROVALS_INSUFFICIENT
+    reviewers: frozenset[bytes]
+    threshold: int
+
+
+@attrs.frozen
+class Role:
+    capabilities: frozenset[str]
+    models: frozenset[str]
+    tools: frozenset[str]
+
+
+@attrs.frozen
+class Principal:
+    public_key: bytes
+    name: str
+    kind: str
+    roles: Mapping[str, str] = attrs.field(eq=False)  # workspace -> role
+
+
+def _rule(path: str, document: Mapping[str, object]) -> ReviewRule:
+    reviewers = document["reviewers"]
+    assert isinstance(reviewers, list)
+    threshold = document["threshold"]
+    assert isinstance(threshold, int)
+    return ReviewRule(path, frozenset(bytes.fromhex(key) for key in reviewers), threshold)
+
+
+def _semantic_failure(document: dict[str, object]) -> str | None:
+    """The cross-field rules of §13.1, after the schema: the first broken one, or None."""
+    capabilities = set(document["capabilities"])  # type: ignore[call-overload]
+    models = set(document["models"])  # type: ignore[call-overload]
+    tools: dict[str, str] = document["tools"]  # type: ignore[assignment]
+    categories: dict[str, dict[str, object]] = document["categories"]  # type: ignore[assignment]
+    reviewers: dict[str, str] = document["reviewers"]  # type: ignore[assignment]
+    review: dict[str, dict[str, object]] = document["sensitivity_review"]  # type: ignore[assignment]
+    workspaces: dict[str, dict[str, dict[str, list[str]]]] = document["workspaces"]  # type: ignore[assignment]
+    principals: dict[str, dict[str, object]] = document["principals"]  # type: ignore[assignment]
+
+    def rule_problem(path: str, rule: dict[str, object], needs_review: bool) -> str | None:
+        listed: list[str] = rule["reviewers"]  # type: ignore[assignment]
+        threshold: int = rule["threshold"]  # type: ignore[assignment]
+        if not needs_review:
+            return None if not listed and threshold == 0 else f"{path}: only REVIEW has reviewers"
+        if not listed or not 1 <= threshold <= len(listed):
+            return f"{path}: threshold must be in [1, number of reviewers]"
+        unknown = [key for key in listed if key not in reviewers]
+        return f"{path}.reviewers: {unknown[0]} is not a reviewer" if unknown else None
+
+    for tool in model.sorted_keys(tools):
+        if tools[tool] not in categories:
+            return f"tools.{tool}: category {tools[tool]} is not defined"
+    for name in model.sorted_keys(categories):
+        rule = categories[name]
+        problem = rule_problem(f"categories.{name}", rule, rule["decision"] == REVIEW)
+        if problem:
+            return problem
+    for sensitivity in model.sorted_keys(review):
+        problem = rule_problem(f"sensitivity_review.{sensitivity}", review[sensitivity], True)
+        if problem:
+            return problem
+    for workspace in model.sorted_keys(workspaces):
+        for role_name in model.sorted_keys(workspaces[workspace]):
+            role = workspaces[workspace][role_name]
+            path = f"workspaces.{workspace}.{role_name}"
+            if not set(role["capabilities"]) <= capabilities:
+                return f"{path}.capabilities: not in the organization's capabilities"
+            if not set(role["models"]) <= models:
+                return f"{path}.models: not in the organization's models"
+            for tool in role["tools"]:
+                if tool not in tools:
+                    return f"{path}.tools: {tool} is not defined"
+                if categories[tools[tool]]["decision"] == DENY:
+                    return f"{path}.tools: {tool} is in a denied category"
+    for key in model.sorted_keys(principals):
+        memberships: dict[str, str] = principals[key]["workspaces"]  # type: ignore[assignment]
+        for workspace in model.sorted_keys(memberships):
+            if memberships[workspace] not in workspaces.get(workspace, {}):
+                return f"principals.{key}.workspaces.{workspace}: no such workspace role"
+    return None
+
+
+@attrs.frozen
+class GovernancePolicy:
+    """A compiled governance policy (spec §13.1): validated, indexed, with its digest.
+
+    Build it with :meth:`from_json`; a document that breaks §13.1 raises ``PolicyError`` (no
+    decision is made under it). ``digest`` is the ``policy_digest`` every token and audit
+    record of a governed authority carries.
+    """
+
+    org: str
+    version: int
+    lease_policy: LeasePolicy
+    request_max_age_ns: int
+    approval_ttl_ns: int
+    capabilities: frozenset[str]
+    models: frozenset[str]
+    tool_categories: Mapping[str, str] = attrs.field(eq=False, repr=False)
+    category_decisions: Mapping[str, str] = attrs.field(eq=False, repr=False)
+    category_rules: Mapping[str, ReviewRule] = attrs.field(eq=False, repr=False)
+    sensitivity_rules: Mapping[Sensitivity, ReviewRule] = attrs.field(eq=False, repr=False)
+    reviewers: Mapping[bytes, str] = attrs.field(eq=False, repr=False)
+    principals: Mapping[bytes, Principal] = attrs.field(eq=False, repr=False)
+    roles: Mapping[tuple[str, str], Role] = attrs.field(eq=False, repr=False)
+    document: Mapping[str, object] = attrs.field(eq=False, repr=False)
+    digest: bytes
+
+    @classmethod
+    def from_json(cls, document: object) -> GovernancePolicy:
+        failure = model.validate(document, model.SNAPSHOT_LIMITS, _GOVERNANCE_FIELDS)
+        if failure:
+            raise PolicyError(f"governance policy field {failure.path}: {failure.reason}")
+        assert isinstance(document, dict)
+        try:
+            lease_policy = LeasePolicy.from_json(document["lease_policy"])
+        except PolicyError as error:
+            raise PolicyError(f"governance policy field lease_policy: {error}") from None
+        problem = _semantic_failure(document)
+        if problem:
+            raise PolicyError(f"governance policy field {problem}")
+        categories = document["categories"]
+        roles = {
+            (workspace, name): Role(
+                frozenset(role["capabilities"]), frozenset(role["models"]), frozenset(role["tools"])
+            )
+            for workspace, by_name in document["workspaces"].items()
+            for name, role in by_name.items()
+        }
+        principals = {
+            bytes.fromhex(key): Principal(
+                bytes.fromhex(key),
+                entry["name"],
+                entry["kind"],
+                MappingProxyType(dict(entry["workspaces"])),
+            )
+            for key, entry in document["principals"].items()
+        }
+        return cls(
+            org=document["org"],
+            version=document["version"],
+            lease_policy=lease_policy,
+            request_max_age_ns=document["request_max_age_ns"],
+            approval_ttl_ns=document["approval_ttl_ns"],
+            capabilities=frozenset(document["capabilities"]),
+            models=frozenset(document["models"]),
+            tool_categories=MappingProxyType(dict(document["tools"])),
+            category_decisions=MappingProxyType(
+                {name: rule["decision"] for name, rule in categories.items()}
+            ),
+            category_rules=MappingProxyType(
+                {
+                    name: _rule(model.child_path("categories", name), rule)
+                    for name, rule in categories.items()
+                    if rule["decision"] == REVIEW
+                }
+            ),
+            sensitivity_rules=MappingProxyType(
+                {
+                    Sensitivity(name): _rule(model.child_path("sensitivity_review", name), rule)
+                    for name, rule in document["sensitivity_review"].items()
+                }
+            ),
+            reviewers=MappingProxyType(
+                {bytes.fromhex(key): name for key, name in document["reviewers"].items()}
+            ),
+            principals=MappingProxyType(principals),
+            roles=MappingProxyType(roles),
+            document=MappingProxyType(dict(document)),
+            digest=json_digest(document),
+        )
+
+
+def policy_from_json(document: object) -> LeasePolicy | GovernancePolicy:
+    """An authority's policy document: a GovernancePolicy when it has ``governance_version``.
+
+    Raises ``PolicyError`` when the document breaks the rules of its kind (§3.4, §13.1).
+    """
+    if type(document) is dict and "governance_version" in document:
+        return GovernancePolicy.from_json(document)
+    return LeasePolicy.from_json(document)
+
+
+# ---------------------------------------------------------------------------------- request
+
+
+def _tools_check(value: object, path: str) -> Failure | None:
+    return _id_set(MAX_REQUEST_TOOLS)(value, path)
+
+
+def _model_check(value: object, path: str) -> Failure | None:
+    return None if value is None else _ID(value, path)
+
+
+_REQUEST_FIELDS = (
+    Field("request_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
+    Field("principal", _HEX32),
+    Field("workspace", _ID),
+    Field("model", _model_check),
+    Field("tools", _tools_check),
+    Field("manifest_digest", _HEX32),
+    Field("requested_at", model.nested(_TIME_FIELDS)),
+    Field("signature", model.text(HEX64_PATTERN)),
+)
+
+
+@attrs.frozen
+class GovernedRequest:
+    """A structurally valid request (§13.4); its signature is judged by step G."""
+
+    principal: bytes
+    workspace: str
+    model: str | None
+    tools: tuple[str, ...]
+    manifest_digest: bytes
+    requested_at: MonotonicTime
+    signature: bytes
+    digest: bytes
+
+
+def request_signed_bytes(
+    principal: bytes,
+    workspace: str,
+    model_id: str | None,
+    tools: Sequence[str],
+    manifest_digest: bytes,
+    requested_at: MonotonicTime,
+) -> bytes:
+    """The bytes a principal signs (spec §13.4)."""
+    return encode(
+        [
+            REQUEST_CONTEXT,
+            principal,
+            workspace,
+            model_id,
+            list(tools),
+            manifest_digest,
+            requested_at.epoch,
+            requested_at.ns,
+        ]
+    )
+
+
+def parse_request(document: object) -> GovernedRequest | Failure:
+    encoded = model.validate_encoded(document, model.MANIFEST_LIMITS, _REQUEST_FIELDS)
+    if isinstance(encoded, Failure):
+        return encoded
+    assert isinstance(document, dict)
+    at = document["requested_at"]
+    return GovernedRequest(
+        principal=bytes.fromhex(document["principal"]),
+        workspace=document["workspace"],
+        model=document["model"],
+        tools=tuple(document["tools"]),
+        manifest_digest=bytes.fromhex(document["manifest_digest"]),
+        requested_at=MonotonicTime(at["epoch"], at["ns"]),
+        signature=bytes.fromhex(document["signature"]),
+        digest=sha256(encoded),
+    )
+
+
+def sign_request(
+    signer: Signer,
+    *,
+    workspace: str,
+    model_id: str | None,
+    tools: Sequence[str],
+    manifest_digest: bytes,
+    requested_at: MonotonicTime,
+) -> dict[str, object]:
+    """Build a GovernedRequest document (§13.4) signed by the principal's key.
+
+    ``tools`` may be in any order; the document lists them sorted (one spelling).
+    """
+    if type(manifest_digest) is not bytes or len(manifest_digest) != 32:
+        raise UsageError("manifest_digest is 32 bytes")
+    if not isinstance(requested_at, MonotonicTime):
+        raise UsageError("requested_at is a MonotonicTime")
+    if isinstance(tools, str) or not all(type(tool) is str for tool in tools):
+        raise UsageError("tools is a sequence of tool ids")
+    ordered = sorted(set(tools), key=lambda tool: tool.encode("utf-8"))
+    principal = signer.public_key
+    signature = signer.sign(
+        request_signed_bytes(principal, workspace, model_id, ordered, manifest_digest, requested_at)
+    )
+    return {
+        "request_version": 1,
+        "principal": principal.hex(),
+        "workspace": workspace,
+        "model": model_id,
+        "tools": ordered,
+        "manifest_digest": manifest_digest.hex(),
+        "requested_at": requested_at.to_json(),
+        "signature": signature.hex(),
+    }
+
+
+# ---------------------------------------------------------------------------------- approvals
+
+
+_APPROVAL_FIELDS = (
+    Field("approval_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
+    Field("reviewer", _HEX32),
+    Field("manifest_digest", _HEX32),
+    Field("verdict", model.one_of(APPROVE, DENY)),
+    Field("signed_at", model.nested(_TIME_FIELDS)),
+    Field("signature", model.text(HEX64_PATTERN)),
+)
+
+
+@attrs.frozen
+class Approval:
+    """A structurally valid reviewer verdict (§13.5); its signature is judged by step A."""
+
+    reviewer: bytes
+    manifest_digest: bytes
+    verdict: str
+    signed_at: MonotonicTime
+    signature: bytes
+
+
+def approval_signed_bytes(
+    reviewer: bytes, manifest_digest: bytes, verdict: str, signed_at: MonotonicTime
+) -> bytes:
+    """The bytes a reviewer signs (spec §13.5)."""
+    return encode(
+        [APPROVAL_CONTEXT, reviewer, manifest_digest, verdict, signed_at.epoch, signed_at.ns]
+    )
+
+
+def parse_approval(document: object) -> Approval | Failure:
+    failure = model.validate(document, model.MANIFEST_LIMITS, _APPROVAL_FIELDS)
+    if failure:
+        return failure
+    assert isinstance(document, dict)
+    at = document["signed_at"]
+    return Approval(
+        reviewer=bytes.fromhex(document["reviewer"]),
+        manifest_digest=bytes.fromhex(document["manifest_digest"]),
+        verdict=document["verdict"],
+        signed_at=MonotonicTime(at["epoch"], at["ns"]),
+        signature=bytes.fromhex(document["signature"]),
+    )
+
+
+def parse_approvals(document: object) -> tuple[tuple[Approval, ...], bytes] | Failure:
+    """Step A1: ``null`` (no approvals) or an array of at most 64 well-formed approvals.
+
+    Returns the approvals and ``det`` of the array (``null`` reads as ``[]``), or the first
+    violation with its path under ``approvals``. The array as a whole is first walked with
+    the manifest limits (§4.1 steps 2-3), so its size is judged before any approval in it is
+    read; then each item, in order.
+    """
+    if document is None:
+        document = []
+    if type(document) is not list:
+        return Failure("WRONG_TYPE", "approvals")
+    assert isinstance(document, list)
+    if len(document) > MAX_APPROVALS:
+        return Failure("TOO_MANY_ITEMS", "approvals")
+    encoded = model.walk_encode(document, model.MANIFEST_LIMITS)
+    if isinstance(encoded, Failure):
+        return Failure(encoded.reason, under("approvals", encoded.path))
+    approvals: list[Approval] = []
+    for index, item in enumerate(document):
+        parsed = parse_approval(item)
+        if isinstance(parsed, Failure):
+            item_path = model.index_path("approvals", index)
+            return Failure(parsed.reason, under(item_path, parsed.path))
+        approvals.append(parsed)
+    return tuple(approvals), encoded
+
+
+def under(root: str, path: str) -> str:
+    """A field path of a nested document, re-rooted at ``root`` (``$`` is the root itself)."""
+    if path == "$":
+        return root
+    if path.startswith("$"):
+        path = path[1:]
+    return root + path if path.startswith("[") else root + "." + path
+
+
+def sign_approval(
+    signer: Signer, manifest_digest: bytes, verdict: str, signed_at: MonotonicTime
+) -> dict[str, object]:
+    """Build an Approval document (§13.5): a reviewer's APPROVE or DENY of one manifest."""
+    if type(manifest_digest) is not bytes or len(manifest_digest) != 32:
+        raise UsageError("manifest_digest is 32 bytes")
+    if verdict not in (APPROVE, DENY):
+        raise UsageError("verdict is APPROVE or DENY")
+    if not isinstance(signed_at, MonotonicTime):
+        raise UsageError("signed_at is a MonotonicTime")
+    reviewer = signer.public_key
+    signature = signer.sign(approval_signed_bytes(reviewer, manifest_digest, verdict, signed_at))
+    return {
+        "approval_version": 1,
+        "reviewer": reviewer.hex(),
+        "manifest_digest": manifest_digest.hex(),
+        "verdict": verdict,
+        "signed_at": signed_at.to_json(),
+        "signature": signature.hex(),
+    }
+
+
+# ---------------------------------------------------------------------------------- steps
+
+
+@attrs.frozen
+class GovernanceClaim:
+    """What a governed grant binds into its token (claim -65547, §13.10)."""
+
+    principal: bytes
+    workspace: str
+    role: str
+    model: str | None
+    tools: tuple[str, ...]
+    request_digest: bytes
+    approvals_digest: bytes | None
+
+    def to_cbor(self) -> dict[str, object]:
+        return {
+            "principal": self.principal,
+            "workspace": self.workspace,
+            "role": self.role,
+            "model": self.model,
+            "tools": list(self.tools),
+            "request": self.request_digest,
+            "approvals": self.approvals_digest,
+        }
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "principal": self.principal.hex(),
+            "workspace": self.workspace,
+            "role": self.role,
+            "model": self.model,
+            "tools": list(self.tools),
+            "request": self.request_digest.hex(),
+            "approvals": None if self.approvals_digest is None else self.approvals_digest.hex(),
+        }
+
+
+@attrs.frozen
+class Admitted:
+    """Step G passed: who asked, in which role, and the review rules that now apply."""
+
+    request: GovernedRequest
+    role: str
+    requirements: tuple[ReviewRule, ...]
+
+
+def _policy_deny(reason: str, field: str = "$") -> Deny:
+    return deny(Code.POLICY_DENIED, reason, field)
+
+
+def check_request(
+    policy: GovernancePolicy, manifest: TaskManifest, now: MonotonicTime, document: object
+) -> Admitted | Deny:
+    """Step G (spec §13.7): who asks, for what. First failure decides."""
+    if document is None:
+        return _policy_deny("REQUEST_MISSING")
+    request = parse_request(document)
+    if isinstance(request, Failure):
+        return _policy_deny("REQUEST_MALFORMED", under("request", request.path))
+    principal = policy.principals.get(request.principal)
+    if principal is None:
+        return _policy_deny("UNKNOWN_PRINCIPAL", "request.principal")
+    signed = request_signed_bytes(
+        request.principal,
+        request.workspace,
+        request.model,
+        request.tools,
+        request.manifest_digest,
+        request.requested_at,
+    )
+    if not verify_signature(principal.public_key, signed, request.signature):
+        return _policy_deny("BAD_REQUEST_SIGNATURE", "request.signature")
+    if request.manifest_digest != manifest.digest:
+        return _policy_deny("REQUEST_WRONG_MANIFEST", "request.manifest_digest")
+    if request.requested_at.epoch != now.epoch:
+        return _policy_deny("REQUEST_EPOCH_MISMATCH", "request.requested_at.epoch")
+    age = now.ns - request.requested_at.ns
+    if age < 0:
+        return _policy_deny("REQUEST_FROM_FUTURE", "request.requested_at.ns")
+    if age >= policy.request_max_age_ns:
+        return _policy_deny("REQUEST_TOO_OLD", "request.requested_at.ns")
+    role_name = principal.roles.get(request.workspace)
+    if role_name is None:
+        return _policy_deny("WORKSPACE_NOT_ALLOWED", "request.workspace")
+    role = policy.roles[(request.workspace, role_name)]
+    if manifest.capability_id not in policy.capabilities:
+        return _policy_deny("CAPABILITY_NOT_ALLOWED", "capability_id")
+    if manifest.capability_id not in role.capabilities:
+        return _policy_deny("CAPABILITY_NOT_IN_ROLE", "capability_id")
+    if request.model is not None:
+        if request.model not in policy.models:
+            return _policy_deny("MODEL_NOT_ALLOWED", "request.model")
+        if request.model not in role.models:
+            return _policy_deny("MODEL_NOT_IN_ROLE", "request.model")
+    reviewed: set[str] = set()
+    for index, tool in enumerate(request.tools):
+        path = model.index_path("request.tools", index)
+        category = policy.tool_categories.get(tool)
+        if category is None:
+            return _policy_deny("TOOL_UNKNOWN", path)
+        if policy.category_decisions[category] == DENY:
+            return _policy_deny("TOOL_CATEGORY_DENIED", path)
+        if tool not in role.tools:
+            return _policy_deny("TOOL_NOT_IN_ROLE", path)
+        if category in policy.category_rules:
+            reviewed.add(category)
+    requirements = [
+        policy.category_rules[name] for name in model.sorted_keys(dict.fromkeys(reviewed))
+    ]
+    sensitivity_rule = policy.sensitivity_rules.get(manifest.constraints.sensitivity)
+    if sensitivity_rule is not None:
+        requirements.append(sensitivity_rule)
+    return Admitted(request, role_name, tuple(requirements))
+
+
+def check_approvals(
+    policy: GovernancePolicy,
+    manifest: TaskManifest,
+    now: MonotonicTime,
+    requirements: Sequence[ReviewRule],
+    document: object,
+) -> bytes | Deny | None:
+    """Step A (spec §13.8). Returns the approvals digest to bind (None: no review needed)."""
+    if not requirements:
+        return None
+    parsed = parse_approvals(document)
+    if isinstance(parsed, Failure):
+        return deny(Code.APPROVAL_REQUIRED, "APPROVALS_MALFORMED", parsed.path)
+    approvals, encoded = parsed
+    for index, approval in enumerate(approvals):
+        path = model.index_path("approvals", index)
+        if approval.reviewer not in policy.reviewers:
+            return deny(Code.APPROVAL_REQUIRED, "APPROVAL_UNKNOWN_REVIEWER", path + ".reviewer")
+        signed = approval_signed_bytes(
+            approval.reviewer, approval.manifest_digest, approval.verdict, approval.signed_at
+        )
+        if not verify_signature(approval.reviewer, signed, approval.signature):
+            return deny(Code.APPROVAL_REQUIRED, "APPROVAL_BAD_SIGNATURE", path + ".signature")
+        if approval.manifest_digest != manifest.digest:
+            return deny(
+                Code.APPROVAL_REQUIRED, "APPROVAL_WRONG_MANIFEST", path + ".manifest_digest"
+            )
+    relevant = frozenset().union(*(rule.reviewers for rule in requirements))
+    for index, approval in enumerate(approvals):
+        if approval.verdict == DENY and approval.reviewer in relevant:
+            return _policy_deny(
+                "REVIEWER_DENIED", model.index_path("approvals", index) + ".verdict"
+            )
+    counting = {
+        approval.reviewer
+        for approval in approvals
+        if approval.verdict == APPROVE
+        and approval.signed_at.epoch == now.epoch
+        and 0 <= now.ns - approval.signed_at.ns < policy.approval_ttl_ns
+    }
+    for rule in requirements:
+        if len(counting & rule.reviewers) < rule.threshold:
+            return deny(Code.APPROVAL_REQUIRED, "APPROVALS_INSUFFICIENT", rule.path)
+    return sha256(encoded)
+
+
+def governance_claim(admitted: Admitted, approvals_digest: bytes | None) -> GovernanceClaim:
+    request = admitted.request
+    return GovernanceClaim(
+        principal=request.principal,
+        workspace=request.workspace,
+        role=admitted.role,
+        model=request.model,
+        tools=request.tools,
+        request_digest=request.digest,
+        approvals_digest=approvals_digest,
+    )
+
+
+__all__ = [
+    "Admitted",
+    "Approval",
+    "GovernanceClaim",
+    "GovernancePolicy",
+    "GovernedRequest",
+    "Principal",
+    "ReviewRule",
+    "Role",
+    "approval_signed_bytes",
+    "check_approvals",
+    "check_request",
+    "governance_claim",
+    "parse_approval",
+    "parse_approvals",
+    "parse_request",
+    "policy_from_json",
+    "request_signed_bytes",
+    "sign_approval",
+    "sign_request",
+]

@@ -1,0 +1,564 @@
+"""Governance in the kernel (spec §13): the policy document, the G and A steps, the claim.
+
+The properties are the ones the governance design promises: a policy that allows less never
+grants more (adding a deny rule, or removing an allow, never turns a DENY into a GRANT), k-1
+approvals never suffice, an approval of one manifest never approves another, and a policy's
+digest does not depend on the order its members were written in. Expected reasons in the
+table-driven tests come from the spec's §13.7/§13.8 tables; the vectors
+(``specs/vectors/gov-*.json``) are checked against the reference model elsewhere.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from typing import Any
+
+import cbor2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pda_lease import conformance as cv
+from pda_lease.kernel import cbor
+from pda_lease.kernel.catalog import Deny
+from pda_lease.kernel.decide import Authority, Grant, decide, standing
+from pda_lease.kernel.errors import InvalidLease, PolicyError, UsageError
+from pda_lease.kernel.governance import (
+    MAX_REQUEST_TOOLS,
+    GovernancePolicy,
+    parse_approvals,
+    policy_from_json,
+    sign_approval,
+    sign_request,
+)
+from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime, json_digest
+from pda_lease.kernel.token import open_token, sig_structure, sign_holder_proof, verify_token
+
+SECOND = cv.SECOND
+NOW = MonotonicTime(cv.EPOCH, 100 * SECOND)
+REVIEWERS = {"bob": cv.BOB, "carol": cv.CAROL, "erin": cv.ERIN}
+PRINCIPALS = {"alice": cv.ALICE, "ci-bot": cv.CI_BOT, "outsider": cv.OUTSIDER}
+
+
+def authority(document: dict[str, Any] | None = None) -> Authority:
+    return Authority(cv.ISSUER, GovernancePolicy.from_json(document or cv.governance_policy()))
+
+
+def manifest(capability: str = "files.read", sensitivity: str = "LOW") -> dict[str, Any]:
+    return cv._with(cv.base_manifest(sensitivity), "capability_id", capability)
+
+
+def digest_of(document: dict[str, Any]) -> bytes:
+    return json_digest(document)
+
+
+def run(
+    auth: Authority,
+    document: dict[str, Any],
+    request: object,
+    approvals: object = None,
+    hrc: object = None,
+) -> Grant | Deny:
+    return decide(auth, document, cv.base_snapshot(9500), NOW, hrc, request, approvals)
+
+
+# ---------------------------------------------------------------------------------- policy
+
+
+def test_example_policy_is_valid_and_its_digest_is_the_documents() -> None:
+    document = cv.governance_policy()
+    policy = GovernancePolicy.from_json(document)
+    # Independent digest: cbor2's canonical form equals our profile for text-only keys
+    # (bytewise order of the encodings is length-first order when every key is a text string).
+    assert (
+        policy.digest.hex()
+        == __import__("hashlib").sha256(cbor2.dumps(document, canonical=True)).hexdigest()
+    )
+    assert policy.version == 1
+    assert policy.lease_policy == LeasePolicy.from_json(document["lease_policy"])
+
+
+def _set(document: dict[str, Any], path: str, value: object) -> dict[str, Any]:
+    changed = copy.deepcopy(document)
+    *parents, last = path.split("/")
+    target = changed
+    for name in parents:
+        target = target[name]
+    if value is _DROP:
+        del target[last]
+    else:
+        target[last] = value
+    return changed
+
+
+_DROP = object()
+_BOB = cv.BOB.public_key.hex()
+_ALICE = cv.ALICE.public_key.hex()
+
+INVALID_POLICIES: list[tuple[str, str, object]] = [
+    ("governance_version 2", "governance_version", 2),
+    ("org not an identifier", "org", "a b"),
+    ("version 0", "version", 0),
+    ("missing reviewers", "reviewers", _DROP),
+    ("unknown member", "extra", 1),
+    ("lease policy broken", "lease_policy/trust_threshold/LOW", 9999),
+    ("request age 0", "request_max_age_ns", 0),
+    ("approval ttl over 7 days", "approval_ttl_ns", 604_800_000_000_001),
+    ("capabilities unsorted", "capabilities", ["mail.send", "files.read", "shell.run"]),
+    ("capabilities duplicated", "capabilities", ["files.read", "files.read", "mail.send"]),
+    ("tool in undefined category", "tools/fs.read", "nowhere"),
+    ("REVIEW without reviewers", "categories/network/reviewers", []),
+    ("threshold above reviewers", "categories/network/threshold", 3),
+    ("threshold 0 on REVIEW", "categories/network/threshold", 0),
+    ("ALLOW with a threshold", "categories/read/threshold", 1),
+    ("reviewer not registered", "sensitivity_review/HIGH/reviewers", [_ALICE]),
+    (
+        "sensitivity that does not exist",
+        "sensitivity_review/URGENT",
+        {"reviewers": [], "threshold": 1},
+    ),
+    ("reviewer key not a point", "reviewers", {"00" * 32: "zero"}),
+    ("principal with no workspace", f"principals/{_ALICE}/workspaces", {}),
+    ("principal in an undefined role", f"principals/{_ALICE}/workspaces/research", "admin"),
+    ("principal kind", f"principals/{_ALICE}/kind", "ROBOT"),
+    ("role with no capability", "workspaces/research/analyst/capabilities", []),
+    ("role capability outside org", "workspaces/research/analyst/capabilities", ["db.drop"]),
+    ("role model outside org", "workspaces/research/analyst/models", ["remote-xl"]),
+    ("role tool undefined", "workspaces/research/analyst/tools", ["gpu.burn"]),
+    ("role allowed a denied tool", "workspaces/research/analyst/tools", ["fs.read", "shell.exec"]),
+    ("workspace with no roles", "workspaces/ops", {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "path", "value"), INVALID_POLICIES, ids=[c[0] for c in INVALID_POLICIES]
+)
+def test_invalid_policy_documents_are_refused(case: str, path: str, value: object) -> None:
+    with pytest.raises(PolicyError):
+        GovernancePolicy.from_json(_set(cv.governance_policy(), path, value))
+
+
+def test_policy_from_json_tells_the_two_kinds_apart() -> None:
+    assert isinstance(policy_from_json(cv.base_policy()), LeasePolicy)
+    assert isinstance(policy_from_json(cv.governance_policy()), GovernancePolicy)
+    with pytest.raises(PolicyError):
+        policy_from_json({"governance_version": 1})
+
+
+def _shuffled(value: object, rng: random.Random) -> object:
+    if isinstance(value, dict):
+        items = list(value.items())
+        rng.shuffle(items)
+        return {key: _shuffled(item, rng) for key, item in items}
+    if isinstance(value, list):
+        return [_shuffled(item, rng) for item in value]
+    return value
+
+
+@given(st.randoms(use_true_random=False))
+def test_policy_digest_does_not_depend_on_member_order(rng: random.Random) -> None:
+    document = cv.governance_policy()
+    shuffled = _shuffled(document, rng)
+    assert (
+        GovernancePolicy.from_json(shuffled).digest == GovernancePolicy.from_json(document).digest
+    )
+
+
+def test_authority_rejects_a_governance_policy_for_another_issuer() -> None:
+    with pytest.raises(PolicyError):
+        Authority(cv.OTHER_ISSUER, GovernancePolicy.from_json(cv.governance_policy()))
+    with pytest.raises(UsageError):
+        Authority(cv.ISSUER, cv.governance_policy())  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------- steps
+
+
+def test_governed_grant_binds_who_asked_into_a_verifiable_token() -> None:
+    auth = authority()
+    document = manifest()
+    request = cv.request_for(document, tools=("fs.read",))
+    grant = run(auth, document, request)
+    assert isinstance(grant, Grant), grant
+    claim = grant.claims.governance
+    assert claim is not None
+    assert (claim.principal, claim.workspace, claim.role) == (
+        cv.ALICE.public_key,
+        "research",
+        "analyst",
+    )
+    assert (claim.model, claim.tools) == ("local-small", ("fs.read",))
+    assert claim.request_digest == json_digest(request)
+    assert claim.approvals_digest is None  # no review rule applied
+    assert grant.claims.policy_digest == auth.policy_digest != auth.policy.digest
+    challenge = bytes(range(32))
+    verified = verify_token(
+        grant.token,
+        issuer_public_key=cv.ISSUER.public_key,
+        task_id=document["task_id"],
+        manifest_digest=digest_of(document),
+        now=NOW,
+        holder_proof=sign_holder_proof(cv.HOLDER, grant.lease_id, challenge),
+    )
+    assert verified.claims == grant.claims
+    assert open_token(grant.token, issuer_public_key=cv.ISSUER.public_key) == grant.claims
+    assert grant.claims.to_json()["governance"] == {
+        "principal": cv.ALICE.public_key.hex(),
+        "workspace": "research",
+        "role": "analyst",
+        "model": "local-small",
+        "tools": ["fs.read"],
+        "request": json_digest(request).hex(),
+        "approvals": None,
+    }
+
+
+def test_ungoverned_authority_ignores_request_and_approvals() -> None:
+    auth = Authority(cv.ISSUER, LeasePolicy.from_json(cv.base_policy()))
+    document = manifest()
+    plain = decide(auth, document, cv.base_snapshot(), NOW)
+    extra = decide(auth, document, cv.base_snapshot(), NOW, None, {"junk": 1}, "junk")
+    assert isinstance(plain, Grant)
+    assert plain == extra
+    assert plain.claims.governance is None
+
+
+def test_largest_governed_token_fits_the_token_limit() -> None:
+    long_id = "t" * 100
+    tools = [f"{long_id}{index:02d}{'x' * 25}" for index in range(MAX_REQUEST_TOOLS)]
+    document = cv.governance_policy()
+    role_name = "r" * 128
+    workspace = "w" * 128
+    model_id = "m" * 128
+    document["tools"].update({tool: "read" for tool in tools})
+    document["models"] = sorted([*document["models"], model_id])
+    document["workspaces"][workspace] = {
+        role_name: {"capabilities": ["c" * 128], "models": [model_id], "tools": sorted(tools)}
+    }
+    document["capabilities"] = sorted([*document["capabilities"], "c" * 128])
+    document["principals"][_ALICE]["workspaces"][workspace] = role_name
+    document["lease_policy"]["issuer"] = "i" * 256
+    auth = authority(document)
+    big = cv.base_manifest()
+    big["task_id"] = "k" * 128
+    big["capability_id"] = "c" * 128
+    big["constraints"]["scope"] = "s" * 256
+    big["window"]["epoch"] = "e" * 64
+    now = MonotonicTime("e" * 64, 100 * SECOND)
+    request = sign_request(
+        cv.ALICE,
+        workspace=workspace,
+        model_id=model_id,
+        tools=tools,
+        manifest_digest=digest_of(big),
+        requested_at=MonotonicTime("e" * 64, 99 * SECOND),
+    )
+    snapshot = {"snapshot_version": 1, "sequence": 1, "scores": {"c" * 128: 10000}}
+    grant = decide(auth, big, snapshot, now, None, request, None)
+    assert isinstance(grant, Grant), grant
+    assert len(grant.token) <= 4096, len(grant.token)
+    assert open_token(grant.token, issuer_public_key=cv.ISSUER.public_key) == grant.claims
+
+
+def test_governed_lease_ids_differ_by_principal_and_by_approvals() -> None:
+    document = cv.governance_policy()
+    document["principals"][cv.CI_BOT.public_key.hex()]["workspaces"]["research"] = "analyst"
+    auth = authority(document)
+    m = manifest()
+    web = ("fs.read", "web.fetch")
+    both = [cv.approval_for(m, cv.BOB), cv.approval_for(m, cv.CAROL)]
+    alice = run(auth, m, cv.request_for(m, tools=web), both)
+    bot = run(auth, m, cv.request_for(m, signer=cv.CI_BOT, tools=web), both)
+    reordered = run(auth, m, cv.request_for(m, tools=web), list(reversed(both)))
+    assert isinstance(alice, Grant) and isinstance(bot, Grant) and isinstance(reordered, Grant)
+    assert len({alice.lease_id, bot.lease_id, reordered.lease_id}) == 3
+
+
+def test_standing_under_a_governance_policy() -> None:
+    auth = authority()
+    m = manifest()
+    grant = run(auth, m, cv.request_for(m))
+    assert isinstance(grant, Grant)
+    later = MonotonicTime(cv.EPOCH, 101 * SECOND)
+    same = GovernancePolicy.from_json(cv.governance_policy())
+    upgraded = GovernancePolicy.from_json(cv.governance_policy(2))
+    assert not isinstance(standing(grant.claims, later, cv.base_snapshot(), same), Deny)
+    ended = standing(grant.claims, later, cv.base_snapshot(), upgraded)
+    assert isinstance(ended, Deny) and ended.reason == "POLICY_CHANGED"
+    # The lease policy inside is not the policy the lease was granted under either.
+    inner = standing(grant.claims, later, cv.base_snapshot(), same.lease_policy)
+    assert isinstance(inner, Deny) and inner.reason == "POLICY_CHANGED"
+
+
+def test_parse_approvals_paths_and_limits() -> None:
+    m = manifest()
+    good = cv.approval_for(m, cv.BOB)
+    assert parse_approvals(None) == ((), b"\x80")
+    too_many = parse_approvals([good] * 65)
+    assert not isinstance(too_many, tuple)
+    assert (too_many.reason, too_many.path) == ("TOO_MANY_ITEMS", "approvals")
+    nested = parse_approvals([good, {**good, "signed_at": {"epoch": cv.EPOCH, "ns": 1.5}}])
+    assert not isinstance(nested, tuple)
+    assert (nested.reason, nested.path) == ("FLOAT_NOT_ALLOWED", "approvals[1].signed_at.ns")
+    missing = parse_approvals([{k: v for k, v in good.items() if k != "verdict"}])
+    assert not isinstance(missing, tuple)
+    assert (missing.reason, missing.path) == ("MISSING_FIELD", "approvals[0].verdict")
+
+
+def test_signing_helpers_check_their_arguments() -> None:
+    with pytest.raises(UsageError):
+        sign_request(
+            cv.ALICE,
+            workspace="research",
+            model_id=None,
+            tools="fs.read",
+            manifest_digest=bytes(32),
+            requested_at=NOW,
+        )
+    with pytest.raises(UsageError):
+        sign_request(
+            cv.ALICE,
+            workspace="research",
+            model_id=None,
+            tools=(),
+            manifest_digest=bytes(31),
+            requested_at=NOW,
+        )
+    with pytest.raises(UsageError):
+        sign_approval(cv.BOB, bytes(32), "MAYBE", NOW)
+    with pytest.raises(UsageError):
+        sign_approval(cv.BOB, bytes(32), "APPROVE", 5)  # type: ignore[arg-type]
+    # The request lists its tools in one order whatever order they are given in.
+    forwards = sign_request(
+        cv.ALICE,
+        workspace="research",
+        model_id=None,
+        tools=["web.fetch", "fs.read", "fs.read"],
+        manifest_digest=bytes(32),
+        requested_at=NOW,
+    )
+    assert forwards["tools"] == ["fs.read", "web.fetch"]
+
+
+def test_a_tampered_governance_claim_is_bad_claims() -> None:
+    auth = authority()
+    m = manifest()
+    grant = run(auth, m, cv.request_for(m))
+    assert isinstance(grant, Grant)
+    outer = cbor2.loads(grant.token)
+    protected, _, payload, _ = outer.value
+    claims = cbor2.loads(payload)
+    variants = {
+        "tools unsorted": {**claims[-65547], "tools": ["z", "a"]},
+        "tools not ids": {**claims[-65547], "tools": ["a b"]},
+        "extra member": {**claims[-65547], "extra": 1},
+        "principal short": {**claims[-65547], "principal": b"\x00" * 31},
+        "model number": {**claims[-65547], "model": 5},
+        "too many tools": {**claims[-65547], "tools": [f"t{i:02d}" for i in range(17)]},
+    }
+    for name, value in variants.items():
+        changed = {**claims, -65547: value}
+        ordered = cbor.encode(changed)
+        signature = cv.ISSUER.sign(sig_structure(protected, ordered))
+        token = cbor.encode(cbor.Tag(18, [protected, {}, ordered, signature]))
+        with pytest.raises(InvalidLease) as refused:
+            open_token(token, issuer_public_key=cv.ISSUER.public_key)
+        assert refused.value.deny.reason == "BAD_CLAIMS", name
+
+
+# ---------------------------------------------------------------------------------- properties
+
+TOOLS = ["fs.read", "gpu.burn", "shell.exec", "web.fetch"]
+requests = st.fixed_dictionaries(
+    {
+        "principal": st.sampled_from(sorted(PRINCIPALS)),
+        "workspace": st.sampled_from(["ops", "research", "lab"]),
+        "model": st.sampled_from([None, "local-large", "local-small", "remote-xl"]),
+        "tools": st.lists(st.sampled_from(TOOLS), unique=True, max_size=3),
+        "capability": st.sampled_from(["files.read", "mail.send", "shell.run", "db.drop"]),
+        "sensitivity": st.sampled_from(["LOW", "MEDIUM", "HIGH"]),
+        "verdicts": st.dictionaries(
+            st.sampled_from(sorted(REVIEWERS)), st.sampled_from(["APPROVE", "DENY"])
+        ),
+        "hrc": st.booleans(),
+    }
+)
+
+
+def _decide_drawn(document: dict[str, Any], drawn: dict[str, Any]) -> Grant | Deny:
+    m = manifest(drawn["capability"], drawn["sensitivity"])
+    request = cv.request_for(
+        m,
+        signer=PRINCIPALS[drawn["principal"]],
+        workspace=drawn["workspace"],
+        model=drawn["model"],
+        tools=tuple(drawn["tools"]),
+    )
+    approvals = [
+        cv.approval_for(m, REVIEWERS[name], verdict)
+        for name, verdict in sorted(drawn["verdicts"].items())
+    ]
+    hrc = cv.hrc_for(m, 99 * SECOND) if drawn["hrc"] else None
+    return run(authority(document), m, request, approvals, hrc)
+
+
+def _restrict(document: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """One change that can only allow less (a deny rule added, or an allow removed)."""
+    changed = copy.deepcopy(document)
+    roles = [
+        (workspace, role)
+        for workspace, by_role in changed["workspaces"].items()
+        for role in by_role
+    ]
+    workspace, role_name = rng.choice(roles)
+    role = changed["workspaces"][workspace][role_name]
+    kind = rng.randrange(8)
+    if kind == 0 and role["tools"]:
+        role["tools"].remove(rng.choice(role["tools"]))
+    elif kind == 1 and role["models"]:
+        role["models"].remove(rng.choice(role["models"]))
+    elif kind == 2 and len(role["capabilities"]) > 1:
+        role["capabilities"].remove(rng.choice(role["capabilities"]))
+    elif kind == 3:
+        key = rng.choice(sorted(changed["principals"]))
+        memberships = changed["principals"][key]["workspaces"]
+        if len(memberships) > 1:
+            del memberships[rng.choice(sorted(memberships))]
+        else:
+            del changed["principals"][key]
+    elif kind == 4:
+        # A category becomes denied: its tools leave every role (the document stays valid).
+        category = rng.choice(sorted(changed["categories"]))
+        changed["categories"][category] = {"decision": "DENY", "reviewers": [], "threshold": 0}
+        denied = {tool for tool, name in changed["tools"].items() if name == category}
+        for by_role in changed["workspaces"].values():
+            for entry in by_role.values():
+                entry["tools"] = [tool for tool in entry["tools"] if tool not in denied]
+    elif kind == 5:
+        category = rng.choice(sorted(changed["categories"]))
+        rule = changed["categories"][category]
+        if rule["decision"] == "ALLOW":
+            erin = cv.ERIN.public_key.hex()
+            changed["categories"][category] = {
+                "decision": "REVIEW",
+                "reviewers": [erin],
+                "threshold": 1,
+            }
+        elif rule["decision"] == "REVIEW" and rule["threshold"] < len(rule["reviewers"]):
+            rule["threshold"] += 1
+    elif kind == 6:
+        sensitivity = rng.choice(["LOW", "MEDIUM"])
+        changed["sensitivity_review"].setdefault(sensitivity, {"reviewers": [_BOB], "threshold": 1})
+    elif kind == 7 and changed["models"]:
+        model_id = rng.choice(changed["models"])
+        changed["models"].remove(model_id)
+        for by_role in changed["workspaces"].values():
+            for entry in by_role.values():
+                entry["models"] = [m for m in entry["models"] if m != model_id]
+    return changed
+
+
+@settings(max_examples=60)
+@given(requests, st.randoms(use_true_random=False), st.integers(1, 4))
+def test_allowing_less_never_turns_a_deny_into_a_grant(
+    drawn: dict[str, Any], rng: random.Random, steps: int
+) -> None:
+    document = cv.governance_policy()
+    restricted = document
+    for _ in range(steps):
+        restricted = _restrict(restricted, rng)
+    GovernancePolicy.from_json(restricted)  # still a valid policy
+    before = _decide_drawn(document, drawn)
+    after = _decide_drawn(restricted, drawn)
+    if isinstance(before, Deny):
+        assert isinstance(after, Deny), (before, json.dumps(restricted)[:200])
+
+
+@settings(max_examples=40)
+@given(st.sampled_from(["network", "HIGH"]), st.randoms(use_true_random=False))
+def test_k_minus_one_approvals_never_suffice(rule: str, rng: random.Random) -> None:
+    document = cv.governance_policy()
+    erin = cv.ERIN.public_key.hex()
+    carol = cv.CAROL.public_key.hex()
+    tools: tuple[str, ...]
+    if rule == "HIGH":
+        reviewers = sorted([_BOB, carol, erin])
+        document["sensitivity_review"]["HIGH"] = {"reviewers": reviewers, "threshold": 3}
+        m, tools = manifest(sensitivity="HIGH"), ("fs.read",)
+        signers = [cv.BOB, cv.CAROL, cv.ERIN]
+        k = 3
+    else:
+        m, tools = manifest(), ("fs.read", "web.fetch")
+        signers = [cv.BOB, cv.CAROL]
+        k = 2
+    rng.shuffle(signers)
+    # k-1 distinct reviewers, each approving any number of times, never suffice.
+    approvals = [
+        cv.approval_for(m, signer, at_ns=90 * SECOND + repeat)
+        for signer in signers[: k - 1]
+        for repeat in range(rng.randint(1, 3))
+    ]
+    rng.shuffle(approvals)
+    hrc = cv.hrc_for(m, 99 * SECOND)
+    request = cv.request_for(m, tools=tools)
+    auth = authority(document)
+    short = run(auth, m, request, approvals, hrc)
+    assert isinstance(short, Deny) and short.reason == "APPROVALS_INSUFFICIENT"
+    full = run(auth, m, request, [*approvals, cv.approval_for(m, signers[k - 1])], hrc)
+    assert isinstance(full, Grant), full
+
+
+@settings(max_examples=40)
+@given(st.sampled_from(["LOW", "MEDIUM", "HIGH"]), st.text(min_size=1, max_size=8))
+def test_an_approval_for_one_digest_never_approves_another(sensitivity: str, path: str) -> None:
+    auth = authority()
+    approved = manifest(sensitivity=sensitivity)
+    other = cv._with(approved, "inputs", {"path": path})
+    if other == approved:
+        other = cv._with(approved, "inputs", {"path": path + "!"})
+    tools = ("fs.read", "web.fetch")
+    approvals = [cv.approval_for(approved, signer) for signer in (cv.BOB, cv.CAROL, cv.ERIN)]
+    hrc = cv.hrc_for(other, 99 * SECOND)
+    result = run(auth, other, cv.request_for(other, tools=tools), approvals, hrc)
+    assert isinstance(result, Deny)
+    assert result.reason == "APPROVAL_WRONG_MANIFEST"
+    # The same approvals do approve the manifest they were given for.
+    good = run(
+        auth,
+        approved,
+        cv.request_for(approved, tools=tools),
+        approvals,
+        cv.hrc_for(approved, 99 * SECOND),
+    )
+    assert isinstance(good, Grant), good
+
+
+def test_a_reviewer_denial_is_final_even_with_the_threshold_met() -> None:
+    auth = authority()
+    m = manifest()
+    tools = ("fs.read", "web.fetch")
+    approvals = [
+        cv.approval_for(m, cv.BOB),
+        cv.approval_for(m, cv.CAROL),
+        cv.approval_for(m, cv.CAROL, "DENY", at_ns=10 * SECOND),  # old, still final
+    ]
+    result = run(auth, m, cv.request_for(m, tools=tools), approvals)
+    assert isinstance(result, Deny)
+    assert (result.code, result.reason, result.field) == (
+        "POLICY_DENIED",
+        "REVIEWER_DENIED",
+        "approvals[2].verdict",
+    )
+    # A denial by a reviewer of no applicable rule changes nothing (erin reviews HIGH only).
+    erin_denies = [*approvals[:2], cv.approval_for(m, cv.ERIN, "DENY")]
+    assert isinstance(run(auth, m, cv.request_for(m, tools=tools), erin_denies), Grant)
+
+
+def test_approvals_are_ignored_when_no_rule_applies() -> None:
+    auth = authority()
+    m = manifest()
+    plain = run(auth, m, cv.request_for(m), None)
+    junk = run(auth, m, cv.request_for(m), "not even an array")
+    assert isinstance(plain, Grant) and plain == junk
