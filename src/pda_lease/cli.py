@@ -31,13 +31,30 @@ from pda_lease.adapters.audit import read_leaf_hashes, verify_audit_file
 from pda_lease.adapters.clock import BootClock
 from pda_lease.adapters.errors import StateError
 from pda_lease.adapters.store import read_committed_head, read_committed_meta
+from pda_lease.governance.bundle import MAX_BUNDLE_BYTES, sign_bundle, verify_bundle
+from pda_lease.governance.sources import LintMessage, PolicySourceError, lint_and_build
+from pda_lease.governance.store import PolicyStore
 from pda_lease.kernel.catalog import Deny
 from pda_lease.kernel.crypto import Ed25519Signer, cose_key_thumbprint
 from pda_lease.kernel.decide import sign_hrc
 from pda_lease.kernel.errors import InvalidLease, PdaLeaseError
+from pda_lease.kernel.governance import (
+    APPROVE,
+    DENY,
+    GovernancePolicy,
+    sign_approval,
+    sign_request,
+)
 from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime, json_digest
 from pda_lease.kernel.token import ALG_ED25519, decode_unverified, sign_holder_proof
-from pda_lease.manager import AUDIT_FILE, DATABASE_FILE, QUARANTINE_FILE, LeaseManager
+from pda_lease.manager import (
+    AUDIT_FILE,
+    DATABASE_FILE,
+    GOVERNANCE_FLOOR_KEY,
+    QUARANTINE_FILE,
+    LeaseManager,
+    governance_floor,
+)
 from pda_lease.receipt import MAX_RECEIPT_BYTES, ReceiptError, export_receipt, verify_receipt
 from pda_lease.replay import replay_file
 from pda_lease.transparency.checkpoint import (
@@ -266,6 +283,36 @@ def cmd_hrc_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time_arg(args: argparse.Namespace) -> MonotonicTime:
+    """``--epoch`` and ``--ns``, or this machine's clock when both are left out."""
+    if args.epoch is None and args.ns is None:
+        return BootClock().now()
+    if args.epoch is None or args.ns is None:
+        raise CliError("give both --epoch and --ns, or neither (this machine's clock)")
+    return MonotonicTime(args.epoch, args.ns)
+
+
+def cmd_request_sign(args: argparse.Namespace) -> int:
+    digest = _digest(read_json(args.manifest), "manifest")
+    request = sign_request(
+        Ed25519Signer(_read_seed(args.key)),
+        workspace=args.workspace,
+        model_id=args.model,
+        tools=args.tool or [],
+        manifest_digest=digest,
+        requested_at=_time_arg(args),
+    )
+    _print(request)
+    return 0
+
+
+def cmd_approval_sign(args: argparse.Namespace) -> int:
+    digest = _digest(read_json(args.manifest), "manifest")
+    verdict = DENY if args.deny else APPROVE
+    _print(sign_approval(Ed25519Signer(_read_seed(args.key)), digest, verdict, _time_arg(args)))
+    return 0
+
+
 def cmd_holder_prove(args: argparse.Namespace) -> int:
     try:
         lease_id = bytes.fromhex(args.lease_id)
@@ -293,6 +340,7 @@ def cmd_vectors(args: argparse.Namespace) -> int:
 
 SEED_FILE = "issuer.seed"
 POLICY_FILE = "policy.json"
+POLICY_STORE_DIR = "policy"
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
@@ -307,8 +355,25 @@ def _open_manager(args: argparse.Namespace) -> LeaseManager:
     if not (directory / POLICY_FILE).exists():
         raise CliError(f"{directory} is not initialised: run `pda-lease --state DIR init`")
     signer = Ed25519Signer(_read_seed(str(directory / SEED_FILE)))
-    policy = LeasePolicy.from_json(read_json(str(directory / POLICY_FILE)))
-    return LeaseManager.open(directory, signer=signer, policy=policy)
+    return LeaseManager.open(directory, signer=signer, policy=_current_policy(directory))
+
+
+def _current_policy(directory: Path) -> LeasePolicy | GovernancePolicy:
+    """The active governance bundle's policy (verified now), else the initial policy.json.
+
+    The manager itself refuses the fallback once the directory has been governed (its store
+    keeps the governance floor), so a deleted ``active.bundle`` fails closed.
+    """
+    active = PolicyStore(directory / POLICY_STORE_DIR).active()
+    if active is not None:
+        return active.policy
+    return LeasePolicy.from_json(read_json(str(directory / POLICY_FILE)))
+
+
+def _governance_floor(directory: Path) -> int | None:
+    """The highest governance version the manager's store has committed to, if any."""
+    floor = governance_floor(read_committed_meta(directory / DATABASE_FILE, GOVERNANCE_FLOOR_KEY))
+    return None if floor is None else floor[0]
 
 
 def _deny_view(refusal: Deny) -> dict[str, object]:
@@ -357,8 +422,10 @@ def cmd_clock(args: argparse.Namespace) -> int:
 def cmd_acquire(args: argparse.Namespace) -> int:
     manifest = read_json(args.file)
     hrc = read_json(args.hrc) if args.hrc else None
+    request = read_json(args.request) if args.request else None
+    approvals = read_json(args.approvals) if args.approvals else None
     with _open_manager(args) as manager:
-        decision = manager.acquire(manifest, hrc)
+        decision = manager.acquire(manifest, hrc, request, approvals)
     if isinstance(decision, Deny):
         _print(_deny_view(decision))
         return 1
@@ -633,6 +700,149 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- policy
+
+
+def _policy_store(args: argparse.Namespace) -> PolicyStore:
+    directory = _state_dir(args)
+    if not (directory / POLICY_FILE).exists():
+        raise CliError(f"{directory} is not initialised: run `pda-lease --state DIR init`")
+    return PolicyStore(directory / POLICY_STORE_DIR)
+
+
+def _read_bundle(source: str) -> bytes:
+    data = read_bounded(source, MAX_BUNDLE_BYTES)
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise CliError(f"{source} is larger than {MAX_BUNDLE_BYTES} bytes")
+    return data
+
+
+def _public_key_arg(text: str) -> bytes:
+    value = text if len(text) == 64 else read_text(text).strip()
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        raise CliError("a public key is 64 hex digits, or a file holding them") from None
+    if len(key) != 32:
+        raise CliError("a public key is 64 hex digits, or a file holding them")
+    return key
+
+
+def _lint_view(message: LintMessage) -> dict[str, str]:
+    return {
+        "severity": message.severity,
+        "file": message.file,
+        "key": message.key,
+        "code": str(message.code),
+        "message": message.message,
+    }
+
+
+def _lint(directory: str) -> tuple[dict[str, object] | None, list[LintMessage]]:
+    return lint_and_build(Path(directory))
+
+
+def cmd_policy_lint(args: argparse.Namespace) -> int:
+    document, messages = _lint(args.directory)
+    errors = [m for m in messages if m.severity == "error"]
+    if args.json:
+        _print({"errors": len(errors), "messages": [_lint_view(m) for m in messages]})
+    else:
+        for message in messages:
+            print(message)
+        print(f"{len(errors)} error(s), {len(messages) - len(errors)} warning(s)")
+    return 1 if errors or document is None else 0
+
+
+def cmd_policy_build(args: argparse.Namespace) -> int:
+    document, messages = _lint(args.directory)
+    for message in messages:
+        print(message, file=sys.stderr)
+    if document is None:
+        raise PolicySourceError(messages)
+    policy = GovernancePolicy.from_json(document)  # the kernel's own judgement, §13.1
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if args.out:
+        _write_new(Path(args.out), text, 0o644)
+        _print(
+            {
+                "document": args.out,
+                "org": policy.org,
+                "version": policy.version,
+                "policy_digest": policy.digest.hex(),
+            }
+        )
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_policy_sign(args: argparse.Namespace) -> int:
+    document = read_json(args.document)
+    bundle = sign_bundle(Ed25519Signer(_read_seed(args.key)), document)
+    out = Path(args.out)
+    try:
+        with out.open("xb") as handle:
+            handle.write(bundle)
+    except FileExistsError:
+        raise CliError(f"{out} exists; choose a new file") from None
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror}") from None
+    signer = Ed25519Signer(_read_seed(args.key))
+    _print({"bundle": str(out), **verify_bundle(bundle, [signer.public_key]).to_json()})
+    return 0
+
+
+def cmd_policy_trust(args: argparse.Namespace) -> int:
+    keys = _policy_store(args).trust(_public_key_arg(args.public_key))
+    _print({"trusted_policy_keys": sorted(key.hex() for key in keys)})
+    return 0
+
+
+def cmd_policy_stage(args: argparse.Namespace) -> int:
+    store = _policy_store(args)
+    staged = store.stage(_read_bundle(args.bundle), floor=_governance_floor(_state_dir(args)))
+    _print({"staged": staged.to_json()})
+    return 0
+
+
+def cmd_policy_activate(args: argparse.Namespace) -> int:
+    store = _policy_store(args)
+    directory = _state_dir(args)
+    signer = Ed25519Signer(_read_seed(str(directory / SEED_FILE)))
+    previous = store.active()
+    activated = store.activate(
+        cose_key_thumbprint(signer.public_key), floor=_governance_floor(directory)
+    )
+    # Open the manager under the new policy now, so that the audit log records the change
+    # (an ``authority`` entry with the document) at activation rather than at the next use.
+    with LeaseManager.open(directory, signer=signer, policy=activated.policy) as manager:
+        head = manager.audit.head()
+    _print(
+        {
+            "activated": activated.to_json(),
+            "previous": None if previous is None else previous.to_json(),
+            "audit_entries": head.seq + 1,
+        }
+    )
+    return 0
+
+
+def cmd_policy_show(args: argparse.Namespace) -> int:
+    store = _policy_store(args)
+    shown = store.staged() if args.staged else store.active()
+    if shown is None:
+        _print({"staged" if args.staged else "active": None})
+        return 1
+    view = (
+        {**shown.to_json(), "document": dict(shown.policy.document)}
+        if args.document
+        else (shown.to_json())
+    )
+    _print(view)
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with _open_manager(args) as manager:
         status = manager.status()
@@ -702,6 +912,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch", required=True)
     p.add_argument("--ns", required=True, type=int)
     p.set_defaults(run=cmd_hrc_sign)
+    p = command("request-sign", "sign a governed request for a manifest (as a principal)")
+    p.add_argument("--key", required=True, help="file with the principal's hex seed")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--model", help="the model the task uses (default: none)")
+    p.add_argument("--tool", action="append", help="a tool the task calls (repeat)")
+    p.add_argument("--epoch", help="clock epoch (default: this machine's)")
+    p.add_argument("--ns", type=int, help="clock reading (default: this machine's)")
+    p.set_defaults(run=cmd_request_sign)
+    p = command("approval-sign", "sign a reviewer's approval (or --deny) of a manifest")
+    p.add_argument("--key", required=True, help="file with the reviewer's hex seed")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--deny", action="store_true", help="a final denial instead of an approval")
+    p.add_argument("--epoch", help="clock epoch (default: this machine's)")
+    p.add_argument("--ns", type=int, help="clock reading (default: this machine's)")
+    p.set_defaults(run=cmd_approval_sign)
     p = command("holder-prove", "sign a holder proof of possession for a lease id")
     p.add_argument("--key", required=True, help="file with the holder's hex seed")
     p.add_argument("--lease-id", required=True)
@@ -717,6 +943,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("acquire", "decide a lease for a manifest and record it durably")
     p.add_argument("file", help="manifest JSON, or - for stdin")
     p.add_argument("--hrc", help="HRC token JSON")
+    p.add_argument("--request", help="governed request JSON, signed by the principal (§13.4)")
+    p.add_argument("--approvals", help="JSON array of reviewer approvals (§13.5)")
     p.set_defaults(run=cmd_acquire)
     p = command("authorize", "the executor's gate: token, holder proof and manifest")
     p.add_argument("file", help='{"token", "holder_proof", "manifest"} JSON, or - for stdin')
@@ -757,6 +985,37 @@ def build_parser() -> argparse.ArgumentParser:
         "--issuer-key", required=True, help="the issuer's C2SP verifier key (or a file with it)"
     )
     q.set_defaults(run=cmd_receipt_verify, command="receipt verify")
+    p = command("policy", "governance policy: lint, build, sign, trust, stage, activate, show")
+    policy = p.add_subparsers(dest="policy_command", required=True)
+    q = policy.add_parser(
+        "lint", help="check a YAML policy directory; every problem with file and key"
+    )
+    q.add_argument("directory")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(run=cmd_policy_lint, command="policy lint")
+    q = policy.add_parser("build", help="compile a lint-clean policy directory to its document")
+    q.add_argument("directory")
+    q.add_argument("--out", help="write to this new file (default: stdout)")
+    q.set_defaults(run=cmd_policy_build, command="policy build")
+    q = policy.add_parser("sign", help="sign a compiled policy document into a bundle")
+    q.add_argument("document", help="compiled policy JSON (pda-lease policy build)")
+    q.add_argument("--key", required=True, help="file with the policy key's hex seed")
+    q.add_argument("--out", required=True, help="the new bundle file")
+    q.set_defaults(run=cmd_policy_sign, command="policy sign")
+    q = policy.add_parser("trust", help="trust a policy public key (needs --state)")
+    q.add_argument("public_key", help="64 hex digits, or a file holding them")
+    q.set_defaults(run=cmd_policy_trust, command="policy trust")
+    q = policy.add_parser("stage", help="verify a bundle and stage it (needs --state)")
+    q.add_argument("bundle", help="bundle file, or - for stdin")
+    q.set_defaults(run=cmd_policy_stage, command="policy stage")
+    q = policy.add_parser(
+        "activate", help="make the staged bundle active: trusted, newer, this issuer's"
+    )
+    q.set_defaults(run=cmd_policy_activate, command="policy activate")
+    q = policy.add_parser("show", help="show the active (or --staged) bundle")
+    q.add_argument("--staged", action="store_true")
+    q.add_argument("--document", action="store_true", help="include the policy document")
+    q.set_defaults(run=cmd_policy_show, command="policy show")
     p = command("replay", "re-run every recorded decision; non-zero on any divergence")
     p.add_argument("audit_log", help="an audit.jsonl file")
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU)")

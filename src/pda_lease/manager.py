@@ -50,7 +50,8 @@ from pda_lease.adapters.trust import FileTrustSource, TrustSource, snapshot_docu
 from pda_lease.kernel.catalog import Code, Deny, deny
 from pda_lease.kernel.crypto import Signer, sha256
 from pda_lease.kernel.decide import Authority, Decision, Grant, standing
-from pda_lease.kernel.errors import InvalidLease, UsageError
+from pda_lease.kernel.errors import InvalidLease, PolicyError, UsageError
+from pda_lease.kernel.governance import GovernancePolicy
 from pda_lease.kernel.inputs import (
     LeasePolicy,
     MonotonicTime,
@@ -318,6 +319,37 @@ class _RegistryView(Collection[bytes]):
         return len(self._registry.all())
 
 
+GOVERNANCE_FLOOR_KEY = "governance_floor"
+
+
+def governance_floor(value: str | None) -> tuple[int, str] | None:
+    """The recorded governance floor ``"<version>:<digest hex>"``, parsed (None: never governed).
+
+    A value that does not parse is damaged state: refused, never read as "not governed".
+    """
+    if value is None:
+        return None
+    version, _, digest = value.partition(":")
+    if not version.isdigit() or len(digest) != 64 or digest.strip("0123456789abcdef"):
+        raise StateError(
+            StateFailure.STORE_UNAVAILABLE, f"the store's governance floor is damaged: {value!r}"
+        )
+    return int(version), digest
+
+
+def _per_manifest(
+    column: Sequence[object | None] | None, count: int, name: str
+) -> Sequence[object | None]:
+    """One optional input per manifest of a batch (``None`` everywhere when not given)."""
+    if column is None:
+        return [None] * count
+    if isinstance(column, (str, bytes)) or not isinstance(column, Sequence):
+        raise UsageError(f"{name} is a sequence, one per manifest (None for none)")
+    if len(column) != count:
+        raise UsageError(f"{name} needs one entry (or None) per manifest")
+    return column
+
+
 def _normalise_lease_id(lease_id: object) -> bytes:
     if type(lease_id) is str:
         try:
@@ -344,7 +376,7 @@ class LeaseManager:
         self,
         *,
         signer: Signer,
-        policy: LeasePolicy,
+        policy: LeasePolicy | GovernancePolicy,
         clock: Clock,
         trust_source: TrustSource,
         store: LeaseStore,
@@ -371,7 +403,7 @@ class LeaseManager:
         state_dir: str | os.PathLike[str],
         *,
         signer: Signer,
-        policy: LeasePolicy,
+        policy: LeasePolicy | GovernancePolicy,
         clock: Clock | None = None,
         trust_source: TrustSource | None = None,
         check_integrity: bool = True,
@@ -585,17 +617,23 @@ class LeaseManager:
                 self._store.record_trust(digest, int(str(entry.record["sequence"])), entry.seq)
 
     def _authority_body(self) -> dict[str, Any]:
-        policy = self._authority.policy
-        return {
+        authority = self._authority
+        body: dict[str, Any] = {
             "event": "authority",
-            "issuer_public_key": self._authority.public_key.hex(),
-            "issuer_kid": self._authority.kid.hex(),
-            "policy_digest": policy.digest.hex(),
-            "policy": dict(policy.document),
+            "issuer_public_key": authority.public_key.hex(),
+            "issuer_kid": authority.kid.hex(),
+            "policy_digest": authority.policy_digest.hex(),
+            "policy": authority.policy_document,
         }
+        return body
 
     def _authority_marker(self) -> str:
-        return f"{self._authority.kid.hex()}:{self._authority.policy.digest.hex()}"
+        return f"{self._authority.kid.hex()}:{self._authority.policy_digest.hex()}"
+
+    def _standing_policy(self) -> LeasePolicy | GovernancePolicy:
+        """What standing (§8) judges leases against: the governance policy if governed."""
+        governance = self._authority.governance
+        return self._authority.policy if governance is None else governance
 
     # ----------------------------------------------------------------------------- startup
 
@@ -606,6 +644,7 @@ class LeaseManager:
         its commit, so every entry after the committed head is truly in doubt.
         """
         with self._store.write():
+            self._check_governance_floor()
             committed = self._store.audit_head()
             entries = self._audit.recover(committed)
             if committed is None:
@@ -630,6 +669,39 @@ class LeaseManager:
                 self._seal(None)  # a new state directory, or one from before checkpoints
             elif self._store.audit_head() != committed:
                 self._seal(committed)
+
+    def _check_governance_floor(self) -> None:
+        """Spec §13.3: once governed, a state directory never goes back (fail closed).
+
+        The store remembers the highest governance policy it was opened under (version and
+        digest, committed with the ``authority`` entry that records it). Opening it with no
+        governance policy, an older version, or another document of the same version is
+        refused, so deleting or replacing the policy files cannot ungovern the manager or
+        roll its policy back.
+        """
+        floor = governance_floor(self._store.meta(GOVERNANCE_FLOOR_KEY))
+        governance = self._authority.governance
+        if floor is not None:
+            version, digest = floor
+            if governance is None:
+                raise PolicyError(
+                    f"this state directory is governed (policy version {version}); it cannot "
+                    "be opened without a governance policy"
+                )
+            if governance.version < version or (
+                governance.version == version and governance.digest.hex() != digest
+            ):
+                raise PolicyError(
+                    f"this state directory was governed by policy version {version}; policy "
+                    f"version {governance.version} ({governance.digest.hex()[:16]}...) would "
+                    "roll it back"
+                )
+            if governance.version == version:
+                return
+        if governance is not None:
+            self._store.set_meta(
+                GOVERNANCE_FLOOR_KEY, f"{governance.version}:{governance.digest.hex()}"
+            )
 
     def _settle(
         self, entries: list[AuditEntry], committed: AuditHead | None
@@ -752,52 +824,62 @@ class LeaseManager:
 
     # ----------------------------------------------------------------------------- acquire
 
-    def acquire(self, manifest: object, hrc_token: object | None = None) -> Decision:
+    def acquire(
+        self,
+        manifest: object,
+        hrc_token: object | None = None,
+        request: object | None = None,
+        approvals: object | None = None,
+    ) -> Decision:
         """Decide a lease for ``manifest`` and, if granted, record it durably (spec §12.5).
 
         Returns the kernel's ``Grant`` only after the grant is in the audit log and committed
         to the store; otherwise a ``Deny``: the kernel's, or ``UNAVAILABLE`` when the clock,
-        trust snapshot, store or audit log failed.
+        trust snapshot, store or audit log failed. ``request`` and ``approvals`` are the
+        governed request and the reviewers' approvals (spec §13); only a manager under a
+        governance policy reads them.
         """
-        return self.acquire_many([manifest], [hrc_token])[0]
+        return self.acquire_many([manifest], [hrc_token], [request], [approvals])[0]
 
     def acquire_many(
         self,
         manifests: Sequence[object],
         hrc_tokens: Sequence[object | None] | None = None,
+        requests: Sequence[object | None] | None = None,
+        approvals: Sequence[object | None] | None = None,
     ) -> list[Decision]:
         """``acquire`` for a batch, as one operation: one clock reading, one durable commit.
 
         Each manifest is decided exactly as ``acquire`` would at that clock reading (with the
-        HRC token at the same index, if any). The batch shares one audit append and one store
-        commit, so its cost in fsyncs is that of a single ``acquire``; if recording fails,
-        every decision of the batch is the same ``UNAVAILABLE`` denial and nothing is granted.
+        HRC token, request and approvals at the same index, if any). The batch shares one
+        audit append and one store commit, so its cost in fsyncs is that of a single
+        ``acquire``; if recording fails, every decision of the batch is the same
+        ``UNAVAILABLE`` denial and nothing is granted.
         """
         if isinstance(manifests, (str, bytes)) or not isinstance(manifests, Sequence):
             raise UsageError("manifests is a sequence of manifest documents")
-        tokens: Sequence[object | None] = (
-            [None] * len(manifests) if hrc_tokens is None else hrc_tokens
-        )
-        if isinstance(tokens, (str, bytes)) or not isinstance(tokens, Sequence):
-            raise UsageError("hrc_tokens is a sequence, one per manifest (None for none)")
-        if len(tokens) != len(manifests):
-            raise UsageError("hrc_tokens needs one entry (or None) per manifest")
+        columns = [
+            _per_manifest(column, len(manifests), name)
+            for column, name in (
+                (hrc_tokens, "hrc_tokens"),
+                (requests, "requests"),
+                (approvals, "approvals"),
+            )
+        ]
         if not manifests:
             return []
-        requests = list(zip(manifests, tokens, strict=True))
+        items = list(zip(manifests, *columns, strict=True))
         with self._operation():
             now: MonotonicTime | None = None
             try:
                 now = self._clock.now()
                 snapshot = self._trust.current()
             except StateError as exc:
-                return self._refuse_decisions(exc, now, requests)
-            decisions = [
-                self._authority.decide(manifest, snapshot, now, hrc) for manifest, hrc in requests
-            ]
+                return self._refuse_decisions(exc, now, items)
+            decisions = [self._authority.decide(m, snapshot, now, *rest) for m, *rest in items]
             bodies = [
-                self._decision_body(now, snapshot.digest, manifest, hrc, decision)
-                for (manifest, hrc), decision in zip(requests, decisions, strict=True)
+                self._decision_body(now, snapshot.digest, item, decision)
+                for item, decision in zip(items, decisions, strict=True)
             ]
             entries: list[AuditEntry] = []
             try:
@@ -822,7 +904,7 @@ class LeaseManager:
                 ]
                 if voids:
                     self._best_effort(voids)
-                return [exc.deny() for _ in requests]
+                return [exc.deny() for _ in items]
             self._recorded_trust.add(snapshot.digest)
             return decisions
 
@@ -830,32 +912,35 @@ class LeaseManager:
         self,
         now: MonotonicTime | None,
         trust_digest: bytes | None,
-        manifest: object,
-        hrc_token: object | None,
+        item: tuple[object, ...],
         decision: Decision,
     ) -> dict[str, object]:
-        return {
+        manifest, hrc_token, request, approvals = item
+        body: dict[str, object] = {
             "event": "decision",
             "at": _time_json(now),
             "issuer_kid": self._authority.kid.hex(),
-            "policy_digest": self._authority.policy.digest.hex(),
+            "policy_digest": self._authority.policy_digest.hex(),
             "trust_digest": None if trust_digest is None else trust_digest.hex(),
             "manifest": recorded(manifest),
             "hrc_token": None if hrc_token is None else recorded(hrc_token),
             "outcome": outcome_record(decision),
         }
+        if self._authority.governance is not None:
+            # Decision inputs of a governed authority (spec §13.6), recorded for replay.
+            body["request"] = None if request is None else recorded(request)
+            body["approvals"] = None if approvals is None else recorded(approvals)
+        return body
 
     def _refuse_decisions(
         self,
         exc: StateError,
         now: MonotonicTime | None,
-        requests: list[tuple[object, object | None]],
+        items: list[tuple[object, ...]],
     ) -> list[Decision]:
         refusal = exc.deny()
-        self._best_effort(
-            [self._decision_body(now, None, manifest, hrc, refusal) for manifest, hrc in requests]
-        )
-        return [refusal for _ in requests]
+        self._best_effort([self._decision_body(now, None, item, refusal) for item in items])
+        return [refusal for _ in items]
 
     @staticmethod
     def _lease_record(grant: Grant, audit_seq: int) -> LeaseRecord:
@@ -982,7 +1067,7 @@ class LeaseManager:
         lease = self._store.lease(verified.lease_id)
         if lease is None or lease.token != token:
             return deny(Code.INVALID_TOKEN, "UNKNOWN_LEASE")
-        judged = standing(verified.claims, now, snapshot, self._authority.policy)
+        judged = standing(verified.claims, now, snapshot, self._standing_policy())
         if isinstance(judged, Deny):
             return judged
         assert isinstance(holder_proof, dict)
@@ -1130,7 +1215,7 @@ class LeaseManager:
                     claims = _stored_claims(lease)
                     if claims is None:  # a damaged record: authorize refuses it already
                         continue
-                    judged = standing(claims, now, parsed, self._authority.policy)
+                    judged = standing(claims, now, parsed, self._standing_policy())
                     if isinstance(judged, Deny) and judged.reason == "TRUST_DECAYED":
                         body = self._revocation_body(
                             lease.lease_id, _TRUST_DECAY_REASON, "trust_decay", now
@@ -1182,7 +1267,7 @@ class LeaseManager:
             return LeaseStatus(lease, "expired", str(late.code), late.reason)
         if snapshot is None:
             return LeaseStatus(lease, "ended", str(Code.UNAVAILABLE), "TRUST_UNAVAILABLE")
-        judged = standing(claims, now, snapshot, self._authority.policy)
+        judged = standing(claims, now, snapshot, self._standing_policy())
         if isinstance(judged, Deny):
             return LeaseStatus(lease, "ended", str(judged.code), judged.reason)
         return LeaseStatus(lease, "live", None, None)

@@ -89,7 +89,8 @@ from pda_lease.adapters.jsonio import JsonInputError, parse_json
 from pda_lease.kernel.crypto import SIGNATURE_BYTES, cose_key_thumbprint, verify_signature
 from pda_lease.kernel.decide import Authority, decide
 from pda_lease.kernel.errors import PdaLeaseError, UsageError
-from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime, TrustSnapshot, parse_trust_snapshot
+from pda_lease.kernel.governance import GovernancePolicy, policy_from_json
+from pda_lease.kernel.inputs import MonotonicTime, TrustSnapshot, parse_trust_snapshot
 from pda_lease.kernel.model import Failure
 from pda_lease.manager import outcome_record
 from pda_lease.transparency.checkpoint import Checkpoint
@@ -242,11 +243,12 @@ def authority_of(record: Mapping[str, object]) -> tuple[AuthorityKey, AuthorityD
     if type(policy_doc) is not dict:
         return "policy is not an object"
     try:
-        policy = LeasePolicy.from_json(policy_doc)
+        policy = policy_from_json(policy_doc)
     except PdaLeaseError as exc:
         return f"policy is not valid: {exc}"
     kid = cose_key_thumbprint(public_key).hex()
-    if record.get("issuer_kid") != kid or policy.issuer_kid.hex() != kid:
+    lease_policy = policy.lease_policy if isinstance(policy, GovernancePolicy) else policy
+    if record.get("issuer_kid") != kid or lease_policy.issuer_kid.hex() != kid:
         return "issuer_kid is not the thumbprint of issuer_public_key and the policy's issuer_kid"
     if record.get("policy_digest") != policy.digest.hex():
         return "policy_digest is not the digest of the policy"
@@ -351,7 +353,7 @@ class _Replayer:
             if len(self._authorities) >= _CACHE_LIMIT:
                 self._authorities.clear()
             signer = _ReplaySigner(bytes.fromhex(doc[0]))
-            found = (Authority(signer, LeasePolicy.from_json(doc[1])), signer)
+            found = (Authority(signer, policy_from_json(doc[1])), signer)
             self._authorities[key] = found
         return found
 
@@ -519,7 +521,19 @@ class _Replayer:
                 tail = bytes.fromhex(token_hex)[-SIGNATURE_BYTES:]
                 if len(tail) == SIGNATURE_BYTES:
                     signer.candidate = tail
-        replayed = outcome_record(decide(authority, manifest, snapshot, now, hrc))
+        request, request_unrecorded = _optional_input(record, "request")
+        approvals, approvals_unrecorded = _optional_input(record, "approvals")
+        replayed = outcome_record(
+            decide(authority, manifest, snapshot, now, hrc, request, approvals)
+        )
+        if request_unrecorded and _reason(replayed) == _REQUEST_MISSING:
+            # An input too large to record is over the request limits, so the kernel refused
+            # it as malformed; replayed without it, the same step refuses it as missing.
+            _expect_malformed(outcome, _REQUEST_MALFORMED, "the request")
+            return "checked", "UNRECORDED_REQUEST"
+        if approvals_unrecorded and _reason(replayed) == _APPROVALS_INSUFFICIENT:
+            _expect_malformed(outcome, _APPROVALS_MALFORMED, "the approvals")
+            return "checked", "UNRECORDED_APPROVALS"
         if hrc_unrecorded and replayed == _HRC_MISSING:
             malformed = {"decision": "DENY", "code": "HRC_REQUIRED", "reason": "HRC_MALFORMED"}
             if any(outcome.get(name) != value for name, value in malformed.items()):
@@ -536,6 +550,38 @@ class _Replayer:
 
 
 _UNRECORDED: Any = object()
+_REQUEST_MISSING = ("DENY", "POLICY_DENIED", "REQUEST_MISSING")
+_REQUEST_MALFORMED = ("DENY", "POLICY_DENIED", "REQUEST_MALFORMED")
+_APPROVALS_INSUFFICIENT = ("DENY", "APPROVAL_REQUIRED", "APPROVALS_INSUFFICIENT")
+_APPROVALS_MALFORMED = ("DENY", "APPROVAL_REQUIRED", "APPROVALS_MALFORMED")
+
+
+def _reason(outcome: Mapping[str, object]) -> tuple[object, object, object]:
+    return outcome.get("decision"), outcome.get("code"), outcome.get("reason")
+
+
+def _optional_input(record: Mapping[str, object], name: str) -> tuple[object | None, bool]:
+    """A recorded optional input (``None`` when absent) and whether it was unrecorded."""
+    member = record.get(name)
+    if member is None:
+        return None, False
+    value = _recorded_input(member, name)
+    if value is _UNRECORDED:
+        return None, True
+    return value, False
+
+
+def _expect_malformed(
+    outcome: Mapping[str, object], expected: tuple[str, str, str], what: str
+) -> None:
+    if _reason(outcome) != expected:
+        decision, code, reason = expected
+        raise _Mismatch(
+            "unrecorded",
+            f"{what} is unrecorded (too large to record), so the decision is {code}/{reason}",
+            outcome,
+            {"decision": decision, "code": code, "reason": reason},
+        )
 
 
 def _recorded_input(member: object, name: str) -> object:

@@ -23,3 +23,25 @@ def fsync_directory(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def replace_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically and durably, mode 0600.
+
+    A temporary file in the same folder is written and fsynced, renamed over ``path``, and the
+    folder is fsynced: after a crash ``path`` holds either the old bytes or the new, never a
+    mix. Raises ``OSError``; the temporary file is removed on failure.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            write_all(descriptor, data)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+        fsync_directory(path.parent)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise
