@@ -59,6 +59,7 @@ KERNEL_TESTS = (
     "test_crypto_vectors.py",
     "test_mutation_kills.py",
     "test_governance.py",
+    "test_mutation_tables.py",
 )
 TEST_HELPERS = ("conftest.py", "reference_model.py", "strategies.py")
 

@@ -23,7 +23,6 @@ from pda_lease.kernel.cbor import encode
 from pda_lease.kernel.crypto import Signer, is_valid_public_key, sha256, verify_signature
 from pda_lease.kernel.errors import PolicyError, UsageError
 from pda_lease.kernel.inputs import (
-    _TIME_FIELDS,
     HEX32_PATTERN,
     HEX64_PATTERN,
     IDENTIFIER_PATTERN,
@@ -34,6 +33,7 @@ from pda_lease.kernel.inputs import (
     Sensitivity,
     TaskManifest,
     json_digest,
+    time_fields,
 )
 from pda_lease.kernel.model import Failure, Field
 
@@ -147,45 +147,50 @@ def _id_set_of_keys() -> model.Check:
     return check
 
 
-_ROLE_FIELDS = (
-    Field("capabilities", _id_set(_ID_LIST_LIMIT, non_empty=True)),
-    Field("models", _id_set(_ID_LIST_LIMIT)),
-    Field("tools", _id_set(_ID_LIST_LIMIT)),
-)
-_PRINCIPAL_FIELDS = (
-    Field("name", _ID),
-    Field("kind", model.one_of(PERSON, SERVICE)),
-    Field("workspaces", _object_of(_ID, _ID, non_empty=True)),
-)
-_GOVERNANCE_FIELDS = (
-    Field("governance_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
-    Field("org", _ID),
-    Field("version", model.integer(1, UINT63_MAX)),
-    Field("lease_policy", model.any_object),
-    Field("request_max_age_ns", model.integer(1, MAX_REQUEST_AGE_NS)),
-    Field("approval_ttl_ns", model.integer(1, MAX_APPROVAL_TTL_NS)),
-    Field("capabilities", _id_set(_ID_LIST_LIMIT)),
-    Field("models", _id_set(_ID_LIST_LIMIT)),
-    Field("tools", _object_of(_ID, _ID, non_empty=False)),
-    Field(
-        "categories",
-        _object_of(_ID, model.nested(_review_rule_fields(True)), non_empty=False),
-    ),
-    Field(
-        "sensitivity_review",
-        _object_of(
-            model.one_of(*SENSITIVITIES),
-            model.nested(_review_rule_fields(False)),
-            non_empty=False,
+def _governance_fields() -> tuple[Field, ...]:
+    role = (
+        Field("capabilities", _id_set(_ID_LIST_LIMIT, non_empty=True)),
+        Field("models", _id_set(_ID_LIST_LIMIT)),
+        Field("tools", _id_set(_ID_LIST_LIMIT)),
+    )
+    principal = (
+        Field("name", _ID),
+        Field("kind", model.one_of(PERSON, SERVICE)),
+        Field("workspaces", _object_of(_ID, _ID, non_empty=True)),
+    )
+    return (
+        Field("governance_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
+        Field("org", _ID),
+        Field("version", model.integer(1, UINT63_MAX)),
+        Field("lease_policy", model.any_object),
+        Field("request_max_age_ns", model.integer(1, MAX_REQUEST_AGE_NS)),
+        Field("approval_ttl_ns", model.integer(1, MAX_APPROVAL_TTL_NS)),
+        Field("capabilities", _id_set(_ID_LIST_LIMIT)),
+        Field("models", _id_set(_ID_LIST_LIMIT)),
+        Field("tools", _object_of(_ID, _ID, non_empty=False)),
+        Field(
+            "categories",
+            _object_of(_ID, model.nested(_review_rule_fields(True)), non_empty=False),
         ),
-    ),
-    Field("reviewers", _object_of(_key_text, _ID, non_empty=False)),
-    Field("principals", _object_of(_key_text, model.nested(_PRINCIPAL_FIELDS), non_empty=False)),
-    Field(
-        "workspaces",
-        _object_of(_ID, _object_of(_ID, model.nested(_ROLE_FIELDS), non_empty=True), False),
-    ),
-)
+        Field(
+            "sensitivity_review",
+            _object_of(
+                model.one_of(*SENSITIVITIES),
+                model.nested(_review_rule_fields(False)),
+                non_empty=False,
+            ),
+        ),
+        Field("reviewers", _object_of(_key_text, _ID, non_empty=False)),
+        Field("principals", _object_of(_key_text, model.nested(principal), non_empty=False)),
+        Field(
+            "workspaces",
+            _object_of(_ID, _object_of(_ID, model.nested(role), non_empty=True), False),
+        ),
+    )
+
+
+# Built by functions and bound once at import (tests rebuild them: see inputs.time_fields).
+_GOVERNANCE_FIELDS = _governance_fields()
 
 
 @attrs.frozen
@@ -386,16 +391,20 @@ def _model_check(value: object, path: str) -> Failure | None:
     return None if value is None else _ID(value, path)
 
 
-_REQUEST_FIELDS = (
-    Field("request_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
-    Field("principal", _HEX32),
-    Field("workspace", _ID),
-    Field("model", _model_check),
-    Field("tools", _tools_check),
-    Field("manifest_digest", _HEX32),
-    Field("requested_at", model.nested(_TIME_FIELDS)),
-    Field("signature", model.text(HEX64_PATTERN)),
-)
+def _request_fields() -> tuple[Field, ...]:
+    return (
+        Field("request_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
+        Field("principal", _HEX32),
+        Field("workspace", _ID),
+        Field("model", _model_check),
+        Field("tools", _tools_check),
+        Field("manifest_digest", _HEX32),
+        Field("requested_at", model.nested(time_fields())),
+        Field("signature", model.text(HEX64_PATTERN)),
+    )
+
+
+_REQUEST_FIELDS = _request_fields()
 
 
 @attrs.frozen
@@ -492,14 +501,18 @@ def sign_request(
 # ---------------------------------------------------------------------------------- approvals
 
 
-_APPROVAL_FIELDS = (
-    Field("approval_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
-    Field("reviewer", _HEX32),
-    Field("manifest_digest", _HEX32),
-    Field("verdict", model.one_of(APPROVE, DENY)),
-    Field("signed_at", model.nested(_TIME_FIELDS)),
-    Field("signature", model.text(HEX64_PATTERN)),
-)
+def _approval_fields() -> tuple[Field, ...]:
+    return (
+        Field("approval_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
+        Field("reviewer", _HEX32),
+        Field("manifest_digest", _HEX32),
+        Field("verdict", model.one_of(APPROVE, DENY)),
+        Field("signed_at", model.nested(time_fields())),
+        Field("signature", model.text(HEX64_PATTERN)),
+    )
+
+
+_APPROVAL_FIELDS = _approval_fields()
 
 
 @attrs.frozen

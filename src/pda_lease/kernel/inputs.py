@@ -80,10 +80,20 @@ class MonotonicTime:
         return {"epoch": self.epoch, "ns": self.ns}
 
 
-_TIME_FIELDS = (
-    Field("epoch", model.text(EPOCH_PATTERN)),
-    Field("ns", model.integer(0, UINT63_MAX)),
-)
+# Every table of field rules below is built by a function and bound once at import. The
+# functions are also the tests' way in: tests/test_mutation_kills.py rebuilds each table while
+# a mutant is active, which code that only ever runs at import could not show.
+
+
+def time_fields() -> tuple[Field, ...]:
+    """A MonotonicTime document (§2.2)."""
+    return (
+        Field("epoch", model.text(EPOCH_PATTERN)),
+        Field("ns", model.integer(0, UINT63_MAX)),
+    )
+
+
+_TIME_FIELDS = time_fields()
 
 
 _HEX32 = model.text(HEX32_PATTERN)
@@ -292,11 +302,15 @@ def _scores(value: object, path: str) -> Failure | None:
     return None
 
 
-_SNAPSHOT_FIELDS = (
-    Field("snapshot_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
-    Field("sequence", model.integer(0, UINT63_MAX)),
-    Field("scores", _scores),
-)
+def _snapshot_fields() -> tuple[Field, ...]:
+    return (
+        Field("snapshot_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
+        Field("sequence", model.integer(0, UINT63_MAX)),
+        Field("scores", _scores),
+    )
+
+
+_SNAPSHOT_FIELDS = _snapshot_fields()
 
 
 def parse_trust_snapshot(document: object) -> TrustSnapshot | Failure:
@@ -330,13 +344,18 @@ class HrcToken:
 
 HRC_CONTEXT = "PDA-HRC-v1"
 
-_HRC_FIELDS = (
-    Field("hrc_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
-    Field("key_id", model.text(HEX32_PATTERN)),
-    Field("manifest_digest", model.text(HEX32_PATTERN)),
-    Field("confirmed_at", model.nested(_TIME_FIELDS)),
-    Field("signature", model.text(HEX64_PATTERN)),
-)
+
+def _hrc_fields() -> tuple[Field, ...]:
+    return (
+        Field("hrc_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
+        Field("key_id", model.text(HEX32_PATTERN)),
+        Field("manifest_digest", model.text(HEX32_PATTERN)),
+        Field("confirmed_at", model.nested(time_fields())),
+        Field("signature", model.text(HEX64_PATTERN)),
+    )
+
+
+_HRC_FIELDS = _hrc_fields()
 
 
 def parse_hrc_token(document: object) -> HrcToken | Failure:
@@ -395,17 +414,21 @@ def _policy_order(value: object, path: str) -> Failure | None:
     return None
 
 
-_POLICY_FIELDS = (
-    Field("policy_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
-    Field("sequence", model.integer(0, UINT63_MAX)),
-    Field("issuer", model.text(PRINTABLE_PATTERN)),
-    Field("issuer_kid", model.text(HEX32_PATTERN)),
-    Field("lease_duration_ns", _per_sensitivity(1, MAX_LEASE_DURATION_NS)),
-    Field("trust_threshold", _per_sensitivity(0, MAX_SCORE)),
-    Field("hrc_required_for", _distinct(model.one_of(*SENSITIVITIES), len(SENSITIVITIES))),
-    Field("hrc_keys", _distinct(_hex_key, MAX_HRC_KEYS)),
-    Field("hrc_max_age_ns", model.integer(1, MAX_HRC_AGE_NS)),
-)
+def _policy_fields() -> tuple[Field, ...]:
+    return (
+        Field("policy_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
+        Field("sequence", model.integer(0, UINT63_MAX)),
+        Field("issuer", model.text(PRINTABLE_PATTERN)),
+        Field("issuer_kid", model.text(HEX32_PATTERN)),
+        Field("lease_duration_ns", _per_sensitivity(1, MAX_LEASE_DURATION_NS)),
+        Field("trust_threshold", _per_sensitivity(0, MAX_SCORE)),
+        Field("hrc_required_for", _distinct(model.one_of(*SENSITIVITIES), len(SENSITIVITIES))),
+        Field("hrc_keys", _distinct(_hex_key, MAX_HRC_KEYS)),
+        Field("hrc_max_age_ns", model.integer(1, MAX_HRC_AGE_NS)),
+    )
+
+
+_POLICY_FIELDS = _policy_fields()
 
 
 @attrs.frozen

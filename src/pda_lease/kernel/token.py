@@ -585,10 +585,14 @@ def decode_unverified(token: bytes) -> DecodedToken:
         raise InvalidLease(refused.denial) from None
 
 
-_HOLDER_PROOF_FIELDS = (
-    Field("challenge", model.text(r"(?:[0-9a-f]{2}){16,64}")),
-    Field("signature", model.text(HEX64_PATTERN)),
-)
+def _holder_proof_fields() -> tuple[Field, ...]:
+    return (
+        Field("challenge", model.text(r"(?:[0-9a-f]{2}){16,64}")),
+        Field("signature", model.text(HEX64_PATTERN)),
+    )
+
+
+_HOLDER_PROOF_FIELDS = _holder_proof_fields()
 
 
 def holder_signed_bytes(lease_id: bytes, challenge: bytes) -> bytes:
