@@ -208,3 +208,99 @@ data[len(data) // 2] ^= 0x01
 open(path, "wb").write(bytes(data))
 PY
 pda-lease receipt verify "$work/receipt.json" --issuer-key "$(pda-lease audit checkpoint --vkey-only)" || true
+
+# ------------------------------------------------------------------------------------------
+# Governance (spec §13): a signed policy from YAML, principals proven by signature, approvals.
+# The example policy's keys come from public seeds (examples/policy/README.md): demo only.
+# ------------------------------------------------------------------------------------------
+G="$work/governed"
+mkdir -p "$G/keys"
+python - "$G" <<'PY'
+import hashlib, json, sys
+from nacl.signing import SigningKey
+from pda_lease import cose_key_thumbprint
+from pda_lease.conformance import base_policy
+G = sys.argv[1]
+for name in ("issuer", "policy", "alice", "ci-bot", "bob", "carol"):
+    seed = hashlib.sha256(b"pda-lease example key: " + name.encode()).digest()
+    open(f"{G}/keys/{name}.seed", "w").write(seed.hex() + "\n")
+    open(f"{G}/keys/{name}.pub", "w").write(SigningKey(seed).verify_key.encode().hex() + "\n")
+issuer = bytes.fromhex(open(f"{G}/keys/issuer.pub").read().strip())
+initial = dict(base_policy(), issuer="pda-lease:acme", issuer_kid=cose_key_thumbprint(issuer).hex())
+json.dump(initial, open(f"{G}/initial-policy.json", "w"), indent=2)
+PY
+gov() { pda-lease --state "$G/state" "$@"; }
+
+say "20. policy as code: lint the YAML sources, then a broken copy, then build the signed-policy document"
+pda-lease policy lint examples/policy
+cp -r examples/policy "$G/broken"
+python - "$G/broken" <<'PY'
+import sys
+d = sys.argv[1]
+path = f"{d}/workspaces/research.yml"
+text = open(path).read().replace("tools: [fs.read, web.fetch]", "tools: [fs.read, shell.exec]")
+open(path, "w").write(text + "\nowner: nobody\n")
+PY
+pda-lease policy lint "$G/broken" || true
+pda-lease policy build examples/policy --out "$G/policy-v1.json"
+
+say "21. sign the policy, trust the policy key, stage and activate the bundle"
+gov init --issuer-key "$G/keys/issuer.seed" --policy "$G/initial-policy.json" --trust "$work/trust-9.json" >/dev/null
+pda-lease policy sign "$G/policy-v1.json" --key "$G/keys/policy.seed" --out "$G/policy-v1.bundle"
+gov policy trust "$G/keys/policy.pub"
+gov policy stage "$G/policy-v1.bundle" >/dev/null
+gov policy activate
+
+python - "$work" "$G" <<'PY'
+import json, sys
+work, G = sys.argv[1], sys.argv[2]
+manifest = json.load(open(f"{work}/manifest.json"))
+manifest["task_id"] = "task-governed-1"
+json.dump(manifest, open(f"{G}/manifest.json", "w"), indent=2)
+PY
+request() {  # $1 principal, $2 workspace, then --model/--tool options -> request.json
+  local who=$1 where=$2; shift 2
+  pda-lease request-sign --key "$G/keys/$who.seed" --manifest "$G/manifest.json" --workspace "$where" "$@" > "$G/request.json"
+}
+
+say "22. who asks, for what: alice (research analyst) is granted; ci-bot and a wrong workspace are denied"
+request alice research --model local-small --tool fs.read
+gov acquire "$G/manifest.json" --request "$G/request.json" > "$G/grant-v1.json"
+python -c 'import json,sys; d=json.load(open(sys.argv[1])); print(json.dumps({"decision": d["decision"], "governance": d["claims"]["governance"]}, indent=2))' "$G/grant-v1.json"
+printf -- '-- ci-bot asks for a model its role does not have:\n'
+request ci-bot research --model local-small --tool fs.read
+gov acquire "$G/manifest.json" --request "$G/request.json" || true
+printf -- '-- alice asks in a workspace where her role has no web tools:\n'
+request alice ops --tool web.fetch
+gov acquire "$G/manifest.json" --request "$G/request.json" || true
+printf -- '-- a request that names a role instead of being signed is not even well formed:\n'
+echo '{"principal": "alice", "role": "admin"}' > "$G/bearer.json"
+gov acquire "$G/manifest.json" --request "$G/bearer.json" || true
+
+say "23. approvals: web.fetch is in the network category, which needs 2 of 2 reviewers (bob, carol)"
+request alice research --model local-small --tool fs.read --tool web.fetch
+gov acquire "$G/manifest.json" --request "$G/request.json" || true
+pda-lease approval-sign --key "$G/keys/bob.seed" --manifest "$G/manifest.json" > "$G/bob.json"
+python -c 'import json,sys; print(json.dumps([json.load(open(sys.argv[1]))]))' "$G/bob.json" > "$G/approvals-1.json"
+printf -- '-- with bob only (k-1 approvals never suffice):\n'
+gov acquire "$G/manifest.json" --request "$G/request.json" --approvals "$G/approvals-1.json" || true
+pda-lease approval-sign --key "$G/keys/carol.seed" --manifest "$G/manifest.json" > "$G/carol.json"
+python -c 'import json,sys; print(json.dumps([json.load(open(p)) for p in sys.argv[1:]]))' "$G/bob.json" "$G/carol.json" > "$G/approvals-2.json"
+printf -- '-- with bob and carol:\n'
+gov acquire "$G/manifest.json" --request "$G/request.json" --approvals "$G/approvals-2.json" > "$G/grant-reviewed.json"
+python -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["decision"], "approvals digest", d["claims"]["governance"]["approvals"])' "$G/grant-reviewed.json"
+
+say "24. a policy upgrade: version 2 drops web.fetch for analysts; leases of version 1 end; no rollback"
+cp -r examples/policy "$G/v2"
+sed -i 's/^version: 1$/version: 2/' "$G/v2/org.yml"
+sed -i 's/tools: \[fs.read, web.fetch\]/tools: [fs.read]/' "$G/v2/workspaces/research.yml"
+pda-lease policy build "$G/v2" --out "$G/policy-v2.json"
+pda-lease policy sign "$G/policy-v2.json" --key "$G/keys/policy.seed" --out "$G/policy-v2.bundle"
+gov policy stage "$G/policy-v2.bundle" >/dev/null
+gov policy activate
+gov status --json | python -c 'import json,sys; d=json.load(sys.stdin); print(json.dumps(d["counts"]))' || true
+printf -- '-- the version 1 bundle, correctly signed, staged again:\n'
+gov policy stage "$G/policy-v1.bundle" 2>&1 || true
+
+say "25. replay the governed log: every decision re-run under the policy active when it was made"
+pda-lease replay --quiet "$G/state/audit.jsonl"

@@ -40,6 +40,19 @@ def test_the_demo_runs_end_to_end() -> None:
         '"live": 0, "expired": 1',
     ):
         assert marker in out, marker
+    governed = out.split("== 20.", 1)[1]  # the governance part (spec §13)
+    for marker in (
+        "0 error(s), 0 warning(s)",
+        "error CONTRADICTION",
+        '"reason": "MODEL_NOT_IN_ROLE"',
+        '"reason": "TOOL_NOT_IN_ROLE"',
+        '"reason": "APPROVALS_INSUFFICIENT"',
+        "GRANT approvals digest",
+        '"ended": 2',
+        "ROLLBACK",
+    ):
+        assert marker in governed, marker
+    assert governed.count("replay OK") == 1
     assert re.search(r"conformance: [1-9][0-9]* passed, 0 failed", out)
     assert "pda-lease.audit/" in out and '"ok": true' in out
     assert "replay OK" in out
