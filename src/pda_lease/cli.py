@@ -2,9 +2,9 @@
 
 Stateless commands (``decide``, ``verify``, ``standing``, ``conformance``, ...) run the pure
 kernel on a vector-shaped input. State commands (``init``, ``acquire``, ``authorize``,
-``revoke``, ``trust apply``, ``audit verify``, ``status``) work on a lease manager's state
-directory, given with ``--state DIR`` or ``$PDA_LEASE_STATE``; ``init`` puts the issuer's seed
-(``issuer.seed``, mode 0600) and the lease policy (``policy.json``) there.
+``revoke``, ``trust apply``, ``audit verify``, ``status``, ``approvals ...``) work on a lease
+manager's state directory, given with ``--state DIR`` or ``$PDA_LEASE_STATE``; ``init`` puts
+the issuer's seed (``issuer.seed``, mode 0600) and the lease policy (``policy.json``) there.
 
 Exit status: 0 for GRANT / VALID / ACTIVE / success, 1 for DENY / INVALID / ENDED / a failed
 conformance run, 2 for unusable input (unreadable file, JSON that is not strict, an input of the
@@ -53,6 +53,7 @@ from pda_lease.manager import (
     GOVERNANCE_FLOOR_KEY,
     QUARANTINE_FILE,
     LeaseManager,
+    ReviewStatus,
     governance_floor,
 )
 from pda_lease.receipt import MAX_RECEIPT_BYTES, ReceiptError, export_receipt, verify_receipt
@@ -866,6 +867,72 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _manifest_digest_arg(text: str) -> bytes:
+    try:
+        digest = bytes.fromhex(text)
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise CliError("a manifest digest is 64 hex digits (pda-lease approvals list)")
+    return digest
+
+
+def _review_line(review: ReviewStatus) -> str:
+    who = review.principal_name or review.principal.hex()[:16]
+    verdicts = ", ".join(
+        f"{approval.reviewer_name or approval.reviewer.hex()[:16]} {approval.verdict}"
+        for approval in review.approvals
+    )
+    return (
+        f"  {review.manifest_digest.hex()}  {review.state:<7}  {review.task_id}  "
+        f"{review.capability_id}  by {who}  needs {review.rule}  "
+        f"approvals: {verdicts or 'none'}"
+    )
+
+
+def cmd_approvals_list(args: argparse.Namespace) -> int:
+    with _open_manager(args) as manager:
+        reviews = manager.reviews()
+    if args.json:
+        _print({"reviews": [review.to_json() for review in reviews]})
+        return 0
+    pending = sum(review.state == "pending" for review in reviews)
+    print(f"{len(reviews)} review(s): {pending} pending, {len(reviews) - pending} denied")
+    for review in reviews:
+        print(_review_line(review))
+    return 0
+
+
+def cmd_approvals_show(args: argparse.Namespace) -> int:
+    digest = _manifest_digest_arg(args.digest)
+    with _open_manager(args) as manager:
+        review = manager.review(digest)
+    if review is None:
+        _print({"review": None})
+        return 1
+    _print(review.to_json())
+    return 0
+
+
+def cmd_approvals_sign(args: argparse.Namespace) -> int:
+    """``approvals approve`` / ``approvals deny``: sign here, at the manager's clock, submit."""
+    digest = _manifest_digest_arg(args.digest)
+    signer = Ed25519Signer(_read_seed(args.key))
+    with _open_manager(args) as manager:
+        document = sign_approval(signer, digest, args.verdict, manager.clock.now())
+        review = manager.submit_approval(document)
+    _print({**review.to_json(), "submitted": document})
+    return 0
+
+
+def cmd_approvals_submit(args: argparse.Namespace) -> int:
+    document = read_json(args.file)
+    with _open_manager(args) as manager:
+        review = manager.submit_approval(document)
+    _print(review.to_json())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pda-lease",
@@ -1016,6 +1083,29 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--staged", action="store_true")
     q.add_argument("--document", action="store_true", help="include the policy document")
     q.set_defaults(run=cmd_policy_show, command="policy show")
+    p = command("approvals", "the approvals queue of a governed manager: list, show, approve, deny")
+    approvals = p.add_subparsers(dest="approvals_command", required=True)
+    q = approvals.add_parser("list", help="every review request, with the approvals it has")
+    q.add_argument("--json", action="store_true", help="JSON output")
+    q.set_defaults(run=cmd_approvals_list, command="approvals list")
+    q = approvals.add_parser("show", help="one review request (by manifest digest), as JSON")
+    q.add_argument("digest", help="the manifest digest, 64 hex digits")
+    q.set_defaults(run=cmd_approvals_show, command="approvals show")
+    for name, verdict, what in (
+        ("approve", APPROVE, "approve"),
+        ("deny", DENY, "deny (final)"),
+    ):
+        q = approvals.add_parser(
+            name, help=f"sign as a reviewer, at this machine's clock, and {what} a manifest"
+        )
+        q.add_argument("digest", help="the manifest digest, 64 hex digits")
+        q.add_argument("--key", required=True, help="file with the reviewer's hex seed")
+        q.set_defaults(run=cmd_approvals_sign, command=f"approvals {name}", verdict=verdict)
+    q = approvals.add_parser(
+        "submit", help="submit an approval document signed elsewhere (pda-lease approval-sign)"
+    )
+    q.add_argument("file", help="approval JSON, or - for stdin")
+    q.set_defaults(run=cmd_approvals_submit, command="approvals submit")
     p = command("replay", "re-run every recorded decision; non-zero on any divergence")
     p.add_argument("audit_log", help="an audit.jsonl file")
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU)")

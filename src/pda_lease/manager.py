@@ -17,6 +17,10 @@ The rules it keeps (spec §12):
   revoking more is the safe direction).
 * **Fail closed.** A clock, trust snapshot, store or audit log that cannot be read or written
   denies; a lease the store does not hold is not authorized; a holder proof is accepted once.
+* **The approvals queue** (governed managers, spec §13.11). A refusal for missing approvals
+  opens a review of the manifest digest; reviewers' signed approvals are verified, audited and
+  stored by ``submit_approval``, and every later ``acquire`` passes them to the kernel after
+  the caller's own. The kernel still judges them: the queue only remembers.
 * **Shared state.** Several processes may open one state directory: SQLite serialises the
   write transactions and every read sees the latest commit, and the audit log is appended
   under an exclusive ``flock``, so revocations are seen at once and lines never interleave.
@@ -25,10 +29,11 @@ The rules it keeps (spec §12):
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
 import re
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,25 +42,37 @@ import attrs
 from pda_lease.adapters.audit import AuditEntry, AuditLog, JsonlAuditLog, VerifyReport
 from pda_lease.adapters.clock import BootClock, Clock
 from pda_lease.adapters.errors import StateError, StateFailure
-from pda_lease.adapters.jsonio import canonical_json
+from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
 from pda_lease.adapters.store import (
+    ApprovalRecord,
     AuditHead,
     LeaseRecord,
     LeaseStore,
+    ReviewRecord,
     RevocationRecord,
     RevocationRegistry,
     SqliteLeaseStore,
 )
 from pda_lease.adapters.trust import FileTrustSource, TrustSource, snapshot_document
 from pda_lease.kernel.catalog import Code, Deny, deny
-from pda_lease.kernel.crypto import Signer, sha256
+from pda_lease.kernel.crypto import Signer, sha256, verify_signature
 from pda_lease.kernel.decide import Authority, Decision, Grant, standing
-from pda_lease.kernel.errors import InvalidLease, PolicyError, UsageError
-from pda_lease.kernel.governance import GovernancePolicy
+from pda_lease.kernel.errors import InvalidLease, PolicyError, ReasonedError, UsageError
+from pda_lease.kernel.governance import (
+    DENY,
+    GovernancePolicy,
+    approval_signed_bytes,
+    parse_approval,
+    parse_request,
+    under,
+)
 from pda_lease.kernel.inputs import (
+    HolderKeyMemo,
     LeasePolicy,
     MonotonicTime,
+    TaskManifest,
     TrustSnapshot,
+    parse_manifest,
     parse_trust_snapshot,
 )
 from pda_lease.kernel.model import Failure
@@ -98,6 +115,26 @@ class UnknownLease(UsageError):
 
 class TrustSnapshotRejected(UsageError):
     """``apply_trust_snapshot`` was given an invalid snapshot, or one older than the current."""
+
+
+class ApprovalRejection(enum.StrEnum):
+    """Why ``submit_approval`` refused an approval document (spec §13.11), in check order."""
+
+    MALFORMED = "MALFORMED"
+    UNKNOWN_REVIEWER = "UNKNOWN_REVIEWER"
+    BAD_SIGNATURE = "BAD_SIGNATURE"
+    NO_SUCH_REVIEW = "NO_SUCH_REVIEW"
+    EPOCH_MISMATCH = "EPOCH_MISMATCH"
+    FROM_FUTURE = "FROM_FUTURE"
+    ALREADY_DENIED = "ALREADY_DENIED"
+
+
+class ApprovalRejected(UsageError, ReasonedError[ApprovalRejection]):
+    """``submit_approval`` refused the document; ``reason`` is an ``ApprovalRejection``.
+
+    Nothing was recorded. A ``UsageError``, so a CLI or embedder that reports usage errors
+    reports it; the queue never holds an approval that failed any of these checks.
+    """
 
 
 # ---------------------------------------------------------------------------------- results
@@ -204,6 +241,61 @@ class ManagerStatus:
                 "head_hash": self.audit_head.entry_hash.hex(),
             },
             "leases": [lease.to_json() for lease in self.leases],
+        }
+
+
+@attrs.frozen
+class ReviewApproval:
+    """One approval document recorded for a review, as the queue shows it."""
+
+    reviewer: bytes
+    reviewer_name: str | None  # the reviewer's name in the current policy, if registered
+    verdict: str
+    signed_at: MonotonicTime
+    audit_seq: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "reviewer": self.reviewer.hex(),
+            "reviewer_name": self.reviewer_name,
+            "verdict": self.verdict,
+            "signed_at": self.signed_at.to_json(),
+            "audit_seq": self.audit_seq,
+        }
+
+
+@attrs.frozen
+class ReviewStatus:
+    """A review request of the approvals queue with what reviewers submitted (spec §13.11).
+
+    ``state`` is ``denied`` once any reviewer's DENY is recorded (final, spec §13.5), else
+    ``pending``: whether the approvals recorded so far suffice is decided by the kernel at the
+    next ``acquire`` (they expire, and the request must still be fresh), never here.
+    """
+
+    manifest_digest: bytes
+    task_id: str
+    capability_id: str
+    principal: bytes
+    principal_name: str | None  # the principal's name in the current policy, if registered
+    rule: str
+    requested_at: MonotonicTime
+    audit_seq: int
+    approvals: tuple[ReviewApproval, ...]
+    state: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "manifest_digest": self.manifest_digest.hex(),
+            "task_id": self.task_id,
+            "capability_id": self.capability_id,
+            "principal": self.principal.hex(),
+            "principal_name": self.principal_name,
+            "rule": self.rule,
+            "requested_at": self.requested_at.to_json(),
+            "audit_seq": self.audit_seq,
+            "state": self.state,
+            "approvals": [approval.to_json() for approval in self.approvals],
         }
 
 
@@ -337,6 +429,31 @@ def governance_floor(value: str | None) -> tuple[int, str] | None:
     return int(version), digest
 
 
+def _decisive(documents: Iterable[dict[str, Any]], now: MonotonicTime) -> list[dict[str, Any]]:
+    """The stored approvals that can still decide something: at most one per reviewer.
+
+    A reviewer's DENY is final (spec §13.5), so it is passed if there is one. Otherwise the
+    reviewer's latest APPROVE signed in the current clock epoch and not after ``now``: an
+    APPROVE of another epoch or from the future never counts, and of two from the same epoch
+    the later one expires later (the kernel still judges its age). Ordered by reviewer key,
+    so the list passed to the kernel, and recorded for replay, is deterministic.
+    """
+    chosen: dict[str, dict[str, Any]] = {}
+    for document in documents:
+        reviewer = str(document["reviewer"])
+        held = chosen.get(reviewer)
+        if document["verdict"] == "DENY":
+            if held is None or held["verdict"] != "DENY":
+                chosen[reviewer] = document
+            continue
+        at = document["signed_at"]
+        if at["epoch"] != now.epoch or at["ns"] > now.ns:
+            continue
+        if held is None or (held["verdict"] != "DENY" and at["ns"] > held["signed_at"]["ns"]):
+            chosen[reviewer] = document
+    return [chosen[reviewer] for reviewer in sorted(chosen)]
+
+
 def _per_manifest(
     column: Sequence[object | None] | None, count: int, name: str
 ) -> Sequence[object | None]:
@@ -348,6 +465,46 @@ def _per_manifest(
     if len(column) != count:
         raise UsageError(f"{name} needs one entry (or None) per manifest")
     return column
+
+
+def _normalise_digest(manifest_digest: object) -> bytes:
+    if type(manifest_digest) is str:
+        try:
+            manifest_digest = bytes.fromhex(manifest_digest)
+        except ValueError:
+            raise UsageError("a manifest digest is 32 bytes, or 64 hex digits") from None
+    if type(manifest_digest) is not bytes or len(manifest_digest) != 32:
+        raise UsageError("a manifest digest is 32 bytes, or 64 hex digits")
+    return manifest_digest
+
+
+def _stored_document(record: ApprovalRecord) -> dict[str, Any]:
+    """A stored approval document, parsed; damaged state is refused, never skipped.
+
+    Skipping one could drop a reviewer's final DENY, so a document that does not parse (or is
+    not an approval of its own row) stops the operation with ``STORE_UNAVAILABLE``.
+    """
+    try:
+        document = parse_json(record.document)
+    except JsonInputError:
+        document = None
+    parsed = parse_approval(document)
+    if (
+        isinstance(parsed, Failure)
+        or parsed.manifest_digest != record.manifest_digest
+        or parsed.reviewer != record.reviewer
+        or parsed.verdict != record.verdict
+    ):
+        raise StateError(
+            StateFailure.STORE_UNAVAILABLE,
+            f"a stored approval of {record.manifest_digest.hex()} (audit entry "
+            f"{record.audit_seq}) is damaged",
+        )
+    assert isinstance(document, dict)
+    return document
+
+
+_REVIEW_REQUIRED = (str(Code.APPROVAL_REQUIRED), "APPROVALS_INSUFFICIENT")
 
 
 def _normalise_lease_id(lease_id: object) -> bytes:
@@ -395,6 +552,9 @@ class LeaseManager:
         self._closed = False
         self._recorded_trust: set[bytes] = set()
         self._settling: tuple[AuditHead | None, list[dict[str, Any]]] | None = None
+        # Holder keys found valid, for the manager's own parse of governed manifests (their
+        # digest names their review); the kernel keeps its own memo.
+        self._holder_keys = HolderKeyMemo()
         self._start()
 
     @classmethod
@@ -465,6 +625,11 @@ class LeaseManager:
     @property
     def audit(self) -> AuditLog:
         return self._audit
+
+    @property
+    def clock(self) -> Clock:
+        """The manager's clock: what approvals signed at this machine must be signed at."""
+        return self._clock
 
     @contextlib.contextmanager
     def _operation(self) -> Iterator[None]:
@@ -766,6 +931,25 @@ class LeaseManager:
                             "entry_seq": entry.seq,
                         }
                     )
+            elif entry.event == "review_requested":
+                if self._register_review(entry):
+                    bodies.append(
+                        {
+                            "event": "review_recovered",
+                            "manifest_digest": str(record["manifest_digest"]),
+                            "entry_seq": entry.seq,
+                        }
+                    )
+            elif entry.event == "approval":
+                if self._register_approval(entry):
+                    bodies.append(
+                        {
+                            "event": "approval_recovered",
+                            "manifest_digest": str(record["manifest_digest"]),
+                            "reviewer": str(record["reviewer"]),
+                            "entry_seq": entry.seq,
+                        }
+                    )
             elif entry.event == "trust_snapshot":
                 self._commit_trust([entry])
             elif entry.event == "authority" and entry.record.get("issuer_kid"):
@@ -871,9 +1055,13 @@ class LeaseManager:
         items = list(zip(manifests, *columns, strict=True))
         with self._operation():
             now: MonotonicTime | None = None
+            parsed: list[TaskManifest | None] = [None] * len(items)
             try:
                 now = self._clock.now()
                 snapshot = self._trust.current()
+                governance = self._authority.governance
+                if governance is not None:
+                    items, parsed = self._with_queued_approvals(items, governance, now)
             except StateError as exc:
                 return self._refuse_decisions(exc, now, items)
             decisions = [self._authority.decide(m, snapshot, now, *rest) for m, *rest in items]
@@ -882,16 +1070,22 @@ class LeaseManager:
                 for item, decision in zip(items, decisions, strict=True)
             ]
             entries: list[AuditEntry] = []
+            first = 0  # where this operation's decision entries start in ``entries``
             try:
                 with self._transaction():
-                    entries = self._append([*self._trust_bodies(snapshot, now), *bodies])
+                    trust_bodies = self._trust_bodies(snapshot, now)
+                    first = len(trust_bodies)
+                    reviews = self._review_bodies(now, items, parsed, decisions)
+                    entries = self._append([*trust_bodies, *bodies, *reviews])
                     self._commit_trust(entries)
-                    own = entries[len(entries) - len(decisions) :]
+                    own = entries[first : first + len(decisions)]
                     for decision, entry in zip(decisions, own, strict=True):
                         if isinstance(decision, Grant):
                             self._store.insert_lease(self._lease_record(decision, entry.seq))
+                    for entry in entries[first + len(decisions) :]:
+                        self._register_review(entry)
             except StateError as exc:
-                own = entries[len(entries) - len(decisions) :] if entries else []
+                own = entries[first : first + len(decisions)]
                 voids: list[dict[str, object]] = [
                     {
                         "event": "grant_void",
@@ -907,6 +1101,116 @@ class LeaseManager:
                 return [exc.deny() for _ in items]
             self._recorded_trust.add(snapshot.digest)
             return decisions
+
+    def _with_queued_approvals(
+        self, items: list[tuple[object, ...]], governance: GovernancePolicy, now: MonotonicTime
+    ) -> tuple[list[tuple[object, ...]], list[TaskManifest | None]]:
+        """Each manifest's approvals as passed to the kernel: the caller's, then the queue's.
+
+        Spec §13.11: the approvals recorded in the queue for the manifest's digest follow the
+        caller's own (if the caller passed a list; anything else is passed unchanged, and the
+        kernel denies it), those of reviewers no longer registered in the current policy left
+        out, and only those that can still decide something, at most one per reviewer
+        (``_decisive``), so re-approvals never grow the list past the kernel's 64 approvals.
+        Also returns each manifest parsed (None if malformed: the kernel denies it first).
+        """
+        queued: list[tuple[object, ...]] = []
+        manifests: list[TaskManifest | None] = []
+        for item in items:
+            manifest, hrc_token, request, approvals = item
+            parsed = parse_manifest(manifest, self._holder_keys)
+            if isinstance(parsed, Failure):
+                manifests.append(None)
+                queued.append(item)
+                continue
+            manifests.append(parsed)
+            if approvals is not None and type(approvals) is not list:
+                queued.append(item)
+                continue
+            stored = _decisive(
+                (
+                    _stored_document(record)
+                    for record in self._store.approvals(parsed.digest)
+                    if record.reviewer in governance.reviewers
+                ),
+                now,
+            )
+            if not stored:
+                queued.append(item)
+                continue
+            own: list[object] = [] if approvals is None else list(approvals)
+            queued.append((manifest, hrc_token, request, [*own, *stored]))
+        return queued, manifests
+
+    def _review_bodies(
+        self,
+        now: MonotonicTime,
+        items: list[tuple[object, ...]],
+        parsed: list[TaskManifest | None],
+        decisions: list[Decision],
+    ) -> list[dict[str, Any]]:
+        """A ``review_requested`` entry per digest that lacks approvals and has no review yet.
+
+        Runs inside the operation's transaction, so the review is recorded with the decision
+        that asked for it, or not at all.
+        """
+        bodies: list[dict[str, Any]] = []
+        opened: set[bytes] = set()
+        for item, manifest, decision in zip(items, parsed, decisions, strict=True):
+            if not isinstance(decision, Deny) or manifest is None:
+                continue
+            if (str(decision.code), decision.reason) != _REVIEW_REQUIRED:
+                continue
+            request = parse_request(item[2])
+            if isinstance(request, Failure):  # pragma: no cover - step G admitted it
+                continue
+            digest = manifest.digest
+            if digest in opened or self._store.review(digest) is not None:
+                continue
+            opened.add(digest)
+            bodies.append(
+                {
+                    "event": "review_requested",
+                    "at": now.to_json(),
+                    "manifest_digest": digest.hex(),
+                    "task_id": manifest.task_id,
+                    "capability_id": manifest.capability_id,
+                    "principal": request.principal.hex(),
+                    "rule": decision.field,
+                }
+            )
+        return bodies
+
+    def _register_review(self, entry: AuditEntry) -> bool:
+        """Put a ``review_requested`` entry into the queue (False: one was there already)."""
+        record = entry.record
+        at = record["at"]
+        assert isinstance(at, dict)
+        return self._store.add_review(
+            ReviewRecord(
+                manifest_digest=bytes.fromhex(str(record["manifest_digest"])),
+                task_id=str(record["task_id"]),
+                capability_id=str(record["capability_id"]),
+                principal=bytes.fromhex(str(record["principal"])),
+                rule=str(record["rule"]),
+                requested_epoch=str(at["epoch"]),
+                requested_ns=int(at["ns"]),
+                audit_seq=entry.seq,
+            )
+        )
+
+    def _register_approval(self, entry: AuditEntry) -> bool:
+        """Put an ``approval`` entry into the queue (False: the same document was there)."""
+        record = entry.record
+        return self._store.add_approval(
+            ApprovalRecord(
+                manifest_digest=bytes.fromhex(str(record["manifest_digest"])),
+                reviewer=bytes.fromhex(str(record["reviewer"])),
+                verdict=str(record["verdict"]),
+                document=canonical_json(record["document"]).decode("utf-8"),
+                audit_seq=entry.seq,
+            )
+        )
 
     def _decision_body(
         self,
@@ -1276,6 +1580,139 @@ class LeaseManager:
         """Check the whole audit chain (``pda-lease audit verify``)."""
         with self._operation():
             return self._audit.verify()
+
+    # ----------------------------------------------------------------------------- approvals
+
+    def submit_approval(self, document: object) -> ReviewStatus:
+        """Record a reviewer's signed approval (or DENY) in the approvals queue (spec §13.11).
+
+        Checks, in this order, raising ``ApprovalRejected`` with the first failure's reason
+        (nothing is recorded then): the document is a well-formed Approval (``MALFORMED``);
+        its reviewer is registered in the current policy (``UNKNOWN_REVIEWER``); its signature
+        verifies (``BAD_SIGNATURE``); the queue holds a review of its manifest digest
+        (``NO_SUCH_REVIEW``); it was signed in the current clock epoch (``EPOCH_MISMATCH``)
+        and not later than now (``FROM_FUTURE``); it is not a second DENY by a reviewer whose
+        DENY is already recorded (``ALREADY_DENIED``: the first one is final). Then the
+        document is appended to the audit log (``approval``) and committed to the queue, and
+        the review's status is returned. Submitting a document already recorded returns the
+        status and records nothing. Only a governed manager has a queue (else ``UsageError``);
+        ``StateError`` means the approval was not acknowledged (if its audit entry was
+        written, it is rolled forward, spec §12.4).
+        """
+        governance = self._authority.governance
+        if governance is None:
+            raise UsageError("only a manager under a governance policy has an approvals queue")
+        approval = parse_approval(document)
+        if isinstance(approval, Failure):
+            raise ApprovalRejected(
+                ApprovalRejection.MALFORMED,
+                f"the approval is malformed at {under('approval', approval.path)} "
+                f"({approval.reason})",
+            )
+        reviewer_hex = approval.reviewer.hex()
+        if approval.reviewer not in governance.reviewers:
+            raise ApprovalRejected(
+                ApprovalRejection.UNKNOWN_REVIEWER,
+                f"{reviewer_hex} is not a reviewer registered in the current policy",
+            )
+        signed = approval_signed_bytes(
+            approval.reviewer, approval.manifest_digest, approval.verdict, approval.signed_at
+        )
+        if not verify_signature(approval.reviewer, signed, approval.signature):
+            raise ApprovalRejected(
+                ApprovalRejection.BAD_SIGNATURE,
+                f"the signature does not verify with the reviewer's key {reviewer_hex}",
+            )
+        text = canonical_json(document).decode("utf-8")
+        digest = approval.manifest_digest
+        with self._operation():
+            now = self._clock.now()
+            with self._transaction():
+                review = self._store.review(digest)
+                if review is None:
+                    raise ApprovalRejected(
+                        ApprovalRejection.NO_SUCH_REVIEW,
+                        f"no review of manifest {digest.hex()} is in the queue",
+                    )
+                if approval.signed_at.epoch != now.epoch:
+                    raise ApprovalRejected(
+                        ApprovalRejection.EPOCH_MISMATCH,
+                        f"the approval was signed in clock epoch {approval.signed_at.epoch}, "
+                        f"not the current {now.epoch}; sign it again",
+                    )
+                if approval.signed_at.ns > now.ns:
+                    raise ApprovalRejected(
+                        ApprovalRejection.FROM_FUTURE,
+                        f"the approval was signed at {approval.signed_at.ns} ns, later than "
+                        f"now ({now.ns} ns)",
+                    )
+                recorded_approvals = self._store.approvals(digest)
+                if not any(record.document == text for record in recorded_approvals):
+                    if approval.verdict == DENY and any(
+                        record.verdict == DENY and record.reviewer == approval.reviewer
+                        for record in recorded_approvals
+                    ):
+                        raise ApprovalRejected(
+                            ApprovalRejection.ALREADY_DENIED,
+                            f"{reviewer_hex} already denied manifest {digest.hex()}; "
+                            "a denial is final",
+                        )
+                    body = {
+                        "event": "approval",
+                        "at": now.to_json(),
+                        "manifest_digest": digest.hex(),
+                        "reviewer": reviewer_hex,
+                        "verdict": approval.verdict,
+                        "document": document,
+                    }
+                    (entry,) = self._append([body])
+                    self._register_approval(entry)
+            return self._review_status(review, governance)
+
+    def reviews(self) -> list[ReviewStatus]:
+        """Every review request of the approvals queue, oldest first (spec §13.11)."""
+        with self._operation():
+            governance = self._authority.governance
+            return [self._review_status(record, governance) for record in self._store.reviews()]
+
+    def review(self, manifest_digest: bytes | str) -> ReviewStatus | None:
+        """The review of one manifest digest (32 bytes or 64 hex digits), or None."""
+        digest = _normalise_digest(manifest_digest)
+        with self._operation():
+            record = self._store.review(digest)
+            if record is None:
+                return None
+            return self._review_status(record, self._authority.governance)
+
+    def _review_status(
+        self, record: ReviewRecord, governance: GovernancePolicy | None
+    ) -> ReviewStatus:
+        reviewers: Mapping[bytes, str] = {} if governance is None else governance.reviewers
+        principal = None if governance is None else governance.principals.get(record.principal)
+        approvals: list[ReviewApproval] = []
+        for stored in self._store.approvals(record.manifest_digest):
+            at = _stored_document(stored)["signed_at"]
+            approvals.append(
+                ReviewApproval(
+                    stored.reviewer,
+                    reviewers.get(stored.reviewer),
+                    stored.verdict,
+                    MonotonicTime(at["epoch"], at["ns"]),
+                    stored.audit_seq,
+                )
+            )
+        return ReviewStatus(
+            manifest_digest=record.manifest_digest,
+            task_id=record.task_id,
+            capability_id=record.capability_id,
+            principal=record.principal,
+            principal_name=None if principal is None else principal.name,
+            rule=record.rule,
+            requested_at=MonotonicTime(record.requested_epoch, record.requested_ns),
+            audit_seq=record.audit_seq,
+            approvals=tuple(approvals),
+            state="denied" if any(a.verdict == DENY for a in approvals) else "pending",
+        )
 
     # ----------------------------------------------------------------------------- close
 

@@ -19,10 +19,12 @@ from pda_lease.adapters.audit import (
 from pda_lease.adapters.clock import BootClock, Clock, FakeClock
 from pda_lease.adapters.errors import StateError, StateFailure
 from pda_lease.adapters.store import (
+    ApprovalRecord,
     AuditHead,
     LeaseRecord,
     LeaseStore,
     MemoryLeaseStore,
+    ReviewRecord,
     RevocationRecord,
     RevocationRegistry,
     SqliteLeaseStore,
@@ -30,6 +32,7 @@ from pda_lease.adapters.store import (
 from pda_lease.adapters.trust import FileTrustSource, MemoryTrustSource, TrustSource
 
 __all__ = [
+    "ApprovalRecord",
     "AuditEntry",
     "AuditHead",
     "AuditLog",
@@ -43,6 +46,7 @@ __all__ = [
     "MemoryAuditLog",
     "MemoryLeaseStore",
     "MemoryTrustSource",
+    "ReviewRecord",
     "RevocationRecord",
     "RevocationRegistry",
     "SqliteLeaseStore",

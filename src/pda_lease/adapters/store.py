@@ -14,6 +14,10 @@ audit entry whose transaction committed): the manager writes an audit entry and 
 store transaction that references it, so on reopen the entries after the head are exactly the
 ones whose effect is in doubt (spec §12.4).
 
+The store also holds the governed manager's **approvals queue** (spec §13.11): the review
+requests the manager opened (one per manifest digest that needed approvals it did not have) and
+the reviewers' signed approval documents submitted for them.
+
 ``MemoryLeaseStore`` is the in-memory fake with the same transaction semantics.
 """
 
@@ -31,7 +35,7 @@ import attrs
 
 from pda_lease.adapters.errors import StateError, StateFailure
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 30_000
 
 # Migration N (index N-1) takes a database from user_version N-1 to N. Each runs in the same
@@ -75,6 +79,28 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (lease_id, challenge)
     ) STRICT, WITHOUT ROWID;
     """,
+    # 3: the approvals queue of a governed manager (spec §13.11): review requests by manifest
+    # digest, and the reviewers' approval documents (canonical JSON) submitted for them.
+    """
+    CREATE TABLE reviews (
+        manifest_digest BLOB PRIMARY KEY CHECK (length(manifest_digest) = 32),
+        task_id TEXT NOT NULL,
+        capability_id TEXT NOT NULL,
+        principal BLOB NOT NULL CHECK (length(principal) = 32),
+        rule TEXT NOT NULL,
+        requested_epoch TEXT NOT NULL,
+        requested_ns INTEGER NOT NULL,
+        audit_seq INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE approvals (
+        manifest_digest BLOB NOT NULL CHECK (length(manifest_digest) = 32),
+        reviewer BLOB NOT NULL CHECK (length(reviewer) = 32),
+        verdict TEXT NOT NULL CHECK (verdict IN ('APPROVE', 'DENY')),
+        document TEXT NOT NULL,
+        audit_seq INTEGER NOT NULL,
+        PRIMARY KEY (manifest_digest, document)
+    ) STRICT, WITHOUT ROWID;
+    """,
 )
 
 
@@ -114,6 +140,40 @@ class RevocationRecord:
     audit_seq: int
 
 
+@attrs.frozen
+class ReviewRecord:
+    """A review request of the approvals queue: a manifest digest that needs approvals.
+
+    ``rule`` is the unmet review rule of the ``APPROVALS_INSUFFICIENT`` denial that opened it
+    (its field, e.g. ``categories.network``); ``principal`` is the requesting principal's key;
+    ``requested_*`` is the clock reading of that decision; ``audit_seq`` its ``review_requested``
+    entry.
+    """
+
+    manifest_digest: bytes
+    task_id: str
+    capability_id: str
+    principal: bytes
+    rule: str
+    requested_epoch: str
+    requested_ns: int
+    audit_seq: int
+
+
+@attrs.frozen
+class ApprovalRecord:
+    """A reviewer's approval document (spec §13.5) submitted to the queue, verified then.
+
+    ``document`` is the approval as canonical JSON; ``audit_seq`` its ``approval`` entry.
+    """
+
+    manifest_digest: bytes
+    reviewer: bytes
+    verdict: str
+    document: str
+    audit_seq: int
+
+
 @runtime_checkable
 class RevocationRegistry(Protocol):
     """Revocations by lease id. ``add`` runs inside its store's write transaction."""
@@ -127,7 +187,8 @@ class RevocationRegistry(Protocol):
 
 @runtime_checkable
 class LeaseStore(Protocol):
-    """Durable leases, revocations, accepted holder proofs, trust digests and metadata.
+    """Durable leases, revocations, accepted holder proofs, trust digests, the approvals
+    queue (review requests and approval documents, spec §13.11) and metadata.
 
     Writes happen only inside ``with store.write():``, which is exclusive across every process
     sharing the store and commits durably on a normal exit (rolls back on an exception). Every
@@ -154,6 +215,16 @@ class LeaseStore(Protocol):
     def trust_recorded(self, digest: bytes) -> bool: ...
 
     def record_trust(self, digest: bytes, sequence: int, audit_seq: int) -> None: ...
+
+    def review(self, manifest_digest: bytes) -> ReviewRecord | None: ...
+
+    def reviews(self) -> list[ReviewRecord]: ...
+
+    def add_review(self, record: ReviewRecord) -> bool: ...
+
+    def approvals(self, manifest_digest: bytes) -> list[ApprovalRecord]: ...
+
+    def add_approval(self, record: ApprovalRecord) -> bool: ...
 
     def audit_head(self) -> AuditHead | None: ...
 
@@ -192,6 +263,11 @@ _LEASE_COLUMNS = (
     "expires_at_ns, token, audit_seq"
 )
 _REVOCATION_COLUMNS = "lease_id, reason, cause, revoked_epoch, revoked_ns, audit_seq"
+_REVIEW_COLUMNS = (
+    "manifest_digest, task_id, capability_id, principal, rule, requested_epoch, requested_ns, "
+    "audit_seq"
+)
+_APPROVAL_COLUMNS = "manifest_digest, reviewer, verdict, document, audit_seq"
 
 
 def _lease(row: tuple[object, ...]) -> LeaseRecord:
@@ -200,6 +276,14 @@ def _lease(row: tuple[object, ...]) -> LeaseRecord:
 
 def _revocation(row: tuple[object, ...]) -> RevocationRecord:
     return RevocationRecord(*row)  # type: ignore[arg-type]
+
+
+def _review(row: tuple[object, ...]) -> ReviewRecord:
+    return ReviewRecord(*row)  # type: ignore[arg-type]
+
+
+def _approval(row: tuple[object, ...]) -> ApprovalRecord:
+    return ApprovalRecord(*row)  # type: ignore[arg-type]
 
 
 class _SqliteRevocations:
@@ -416,6 +500,44 @@ class SqliteLeaseStore:
             (digest, sequence, audit_seq),
         )
 
+    # ----------------------------------------------------------------------------- approvals
+
+    def review(self, manifest_digest: bytes) -> ReviewRecord | None:
+        row = self._one(
+            f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE manifest_digest = ?", (manifest_digest,)
+        )
+        return None if row is None else _review(row)
+
+    def reviews(self) -> list[ReviewRecord]:
+        rows = self._all(
+            f"SELECT {_REVIEW_COLUMNS} FROM reviews ORDER BY audit_seq, manifest_digest", ()
+        )
+        return [_review(row) for row in rows]
+
+    def add_review(self, record: ReviewRecord) -> bool:
+        self._require_write()
+        cursor = self._execute(
+            f"INSERT OR IGNORE INTO reviews ({_REVIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            attrs.astuple(record),
+        )
+        return cursor.rowcount == 1
+
+    def approvals(self, manifest_digest: bytes) -> list[ApprovalRecord]:
+        rows = self._all(
+            f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE manifest_digest = ? "
+            "ORDER BY audit_seq, document",
+            (manifest_digest,),
+        )
+        return [_approval(row) for row in rows]
+
+    def add_approval(self, record: ApprovalRecord) -> bool:
+        self._require_write()
+        cursor = self._execute(
+            f"INSERT OR IGNORE INTO approvals ({_APPROVAL_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            attrs.astuple(record),
+        )
+        return cursor.rowcount == 1
+
     # ----------------------------------------------------------------------------- meta
 
     def meta(self, key: str) -> str | None:
@@ -450,6 +572,8 @@ class _MemoryState:
     revocations: dict[bytes, RevocationRecord] = attrs.Factory(dict)
     proofs: set[tuple[bytes, bytes]] = attrs.Factory(set)
     trust: dict[bytes, int] = attrs.Factory(dict)
+    reviews: dict[bytes, ReviewRecord] = attrs.Factory(dict)
+    approvals: dict[tuple[bytes, str], ApprovalRecord] = attrs.Factory(dict)
     meta: dict[str, str] = attrs.Factory(dict)
 
 
@@ -570,6 +694,35 @@ class MemoryLeaseStore:
         if digest not in trust:
             trust[digest] = sequence
             self._undo(lambda: trust.pop(digest))
+
+    def review(self, manifest_digest: bytes) -> ReviewRecord | None:
+        return self._read().reviews.get(manifest_digest)
+
+    def reviews(self) -> list[ReviewRecord]:
+        return sorted(self._read().reviews.values(), key=lambda r: (r.audit_seq, r.manifest_digest))
+
+    def add_review(self, record: ReviewRecord) -> bool:
+        reviews = self._writable().reviews
+        if record.manifest_digest in reviews:
+            return False
+        reviews[record.manifest_digest] = record
+        self._undo(lambda: reviews.pop(record.manifest_digest))
+        return True
+
+    def approvals(self, manifest_digest: bytes) -> list[ApprovalRecord]:
+        return sorted(
+            (r for r in self._read().approvals.values() if r.manifest_digest == manifest_digest),
+            key=lambda r: (r.audit_seq, r.document.encode("utf-8")),
+        )
+
+    def add_approval(self, record: ApprovalRecord) -> bool:
+        approvals = self._writable().approvals
+        key = (record.manifest_digest, record.document)
+        if key in approvals:
+            return False
+        approvals[key] = record
+        self._undo(lambda: approvals.pop(key))
+        return True
 
     def audit_head(self) -> AuditHead | None:
         return _parse_head(self.meta(_HEAD_KEY), "the in-memory store")
