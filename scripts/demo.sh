@@ -280,14 +280,18 @@ gov acquire "$G/manifest.json" --request "$G/bearer.json" || true
 say "23. approvals: web.fetch is in the network category, which needs 2 of 2 reviewers (bob, carol)"
 request alice research --model local-small --tool fs.read --tool web.fetch
 gov acquire "$G/manifest.json" --request "$G/request.json" || true
-pda-lease approval-sign --key "$G/keys/bob.seed" --manifest "$G/manifest.json" > "$G/bob.json"
-python -c 'import json,sys; print(json.dumps([json.load(open(sys.argv[1]))]))' "$G/bob.json" > "$G/approvals-1.json"
-printf -- '-- with bob only (k-1 approvals never suffice):\n'
-gov acquire "$G/manifest.json" --request "$G/request.json" --approvals "$G/approvals-1.json" || true
-pda-lease approval-sign --key "$G/keys/carol.seed" --manifest "$G/manifest.json" > "$G/carol.json"
-python -c 'import json,sys; print(json.dumps([json.load(open(p)) for p in sys.argv[1:]]))' "$G/bob.json" "$G/carol.json" > "$G/approvals-2.json"
-printf -- '-- with bob and carol:\n'
-gov acquire "$G/manifest.json" --request "$G/request.json" --approvals "$G/approvals-2.json" > "$G/grant-reviewed.json"
+digest=$(pda-lease digest "$G/manifest.json")
+printf -- '-- the refusal opened a review; the queue, durable in the state directory:\n'
+gov approvals list
+printf -- '-- bob approves; with 1 of the 2 required approvals alice is still refused:\n'
+gov approvals approve "$digest" --key "$G/keys/bob.seed" >/dev/null
+gov acquire "$G/manifest.json" --request "$G/request.json" || true
+printf -- '-- alice cannot approve her own request (she is not a reviewer):\n'
+gov approvals approve "$digest" --key "$G/keys/alice.seed" 2>&1 || true
+printf -- '-- carol approves; alice asks again, passing no approvals herself:\n'
+gov approvals approve "$digest" --key "$G/keys/carol.seed" >/dev/null
+gov approvals list
+gov acquire "$G/manifest.json" --request "$G/request.json" > "$G/grant-reviewed.json"
 python -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["decision"], "approvals digest", d["claims"]["governance"]["approvals"])' "$G/grant-reviewed.json"
 
 say "24. a policy upgrade: version 2 drops web.fetch for analysts; leases of version 1 end; no rollback"

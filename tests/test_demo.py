@@ -48,6 +48,8 @@ def test_the_demo_runs_end_to_end() -> None:
         '"reason": "TOOL_NOT_IN_ROLE"',
         '"reason": "APPROVALS_INSUFFICIENT"',
         "GRANT approvals digest",
+        "UNKNOWN_REVIEWER",
+        "approvals: bob APPROVE, carol APPROVE",
         '"ended": 2',
         "ROLLBACK",
     ):
