@@ -51,9 +51,16 @@ from pda_lease.conformance import (
     base_manifest,
     base_policy,
     base_snapshot,
+    governance_policy,
+    request_for,
 )
+from pda_lease.governance.bundle import BundleError, VerifiedBundle, sign_bundle, verify_bundle
+from pda_lease.governance.sources import LintMessage, compose, parse_yaml
 from pda_lease.kernel import cbor
 from pda_lease.kernel.catalog import CATALOG
+from pda_lease.kernel.crypto import sha256
+from pda_lease.kernel.errors import PolicyError
+from pda_lease.kernel.governance import GovernancePolicy
 from pda_lease.kernel.inputs import HrcToken, parse_hrc_token
 from pda_lease.kernel.model import Failure
 from pda_lease.kernel.token import DecodedToken, VerifiedLease
@@ -343,6 +350,97 @@ def check_cbor(data: bytes) -> None:
         _require(deep == shallow, "an item decodes differently at two depths")
 
 
+# ---------------------------------------------------------------------------------- governance
+
+GOVERNED = Authority(ISSUER, GovernancePolicy.from_json(governance_policy()))
+POLICY_KEY = ISSUER  # the key the bundle target trusts (any fixed key does)
+_WEB_REQUEST = request_for(_BASE_MANIFEST, tools=("fs.read", "web.fetch"))
+_HIGH_REQUEST = request_for(_HIGH_MANIFEST)
+
+
+def _governed(manifest: object, request: object, approvals: object, hrc: object = None) -> None:
+    decision = GOVERNED.decide(manifest, _BASE_SNAPSHOT, NOW, hrc, request, approvals)
+    if isinstance(decision, Grant):
+        claims = open_token(decision.token, issuer_public_key=ISSUER_KEY)
+        _require(claims == decision.claims, "a governed token does not open to its claims")
+        _require(claims.governance is not None, "a governed grant lacks its governance claim")
+    else:
+        _check_deny(decision)
+    canonical_json(decision.to_json())
+
+
+def check_governed(data: bytes) -> None:
+    """A governed ``decide`` (spec §13.6): Grant or Deny whatever the request and approvals.
+
+    The document is tried as the request, as the approvals of a request that needs review,
+    and, when it is an object with a ``request`` member, as a whole governed decision input
+    (how the seed corpus carries the ``gov-*`` vectors).
+    """
+    try:
+        document = parse_json(data)
+    except JsonInputError:
+        return
+    _governed(_BASE_MANIFEST, document, None)
+    _governed(_BASE_MANIFEST, _WEB_REQUEST, document)
+    _governed(_HIGH_MANIFEST, _HIGH_REQUEST, document)
+    if type(document) is dict and "request" in document:
+        _governed(
+            document.get("manifest"),
+            document["request"],
+            document.get("approvals"),
+            document.get("hrc_token"),
+        )
+
+
+def check_bundle(data: bytes) -> None:
+    """``verify_bundle``: a VerifiedBundle or ``BundleError``; as a JSON document, the policy
+    parser: a GovernancePolicy or ``PolicyError``, and a valid one signs and verifies back."""
+    try:
+        verified = verify_bundle(data, [POLICY_KEY.public_key])
+    except BundleError:
+        pass
+    else:
+        _require(isinstance(verified, VerifiedBundle), "verify_bundle returned something else")
+        outer = cbor.decode(data, max_depth=16, allow_top_tag=True)
+        _require(isinstance(outer, cbor.Tag), "a verified bundle is not a tagged item")
+        assert isinstance(outer, cbor.Tag) and isinstance(outer.content, list)
+        payload = outer.content[2]
+        _require(
+            type(payload) is bytes and sha256(payload) == verified.policy_digest,
+            "a verified bundle's policy digest is not the hash of its payload",
+        )
+    try:
+        document = parse_json(data)
+    except JsonInputError:
+        return
+    try:
+        policy = GovernancePolicy.from_json(document)
+    except PolicyError:
+        return
+    signed = sign_bundle(POLICY_KEY, document)
+    _require(
+        verify_bundle(signed, [POLICY_KEY.public_key]).policy_digest == policy.digest,
+        "a valid policy does not sign and verify back to its digest",
+    )
+
+
+def check_policy_yaml(data: bytes) -> None:
+    """The YAML policy loader and linter: lint messages, never an exception (docs/POLICY.md).
+
+    The bytes are read as each source file in turn; a composed document, if any, must be a
+    valid GovernancePolicy (the compiler never emits what the kernel refuses).
+    """
+    for name in ("org.yml", "models.yml", "tools.yml", "workspaces/x.yml"):
+        value, messages = parse_yaml(name, data)
+        _require(all(isinstance(m, LintMessage) for m in messages), "a lint message is not one")
+        if messages:
+            continue
+        document, lint = compose({name: value})
+        _require(all(isinstance(m, LintMessage) for m in lint), "a lint message is not one")
+        if document is not None:
+            GovernancePolicy.from_json(document)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "token": check_token,
     "decide": check_decide,
@@ -351,4 +449,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "checkpoint": check_checkpoint,
     "audit": check_audit,
     "cbor": check_cbor,
+    "governed": check_governed,
+    "bundle": check_bundle,
+    "policy_yaml": check_policy_yaml,
 }

@@ -28,7 +28,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CORPUS = HERE / "corpus"
-TARGETS = ("token", "decide", "inputs", "receipt", "checkpoint", "audit", "cbor")
+TARGETS = (
+    "token",
+    "decide",
+    "inputs",
+    "receipt",
+    "checkpoint",
+    "audit",
+    "cbor",
+    "governed",
+    "bundle",
+    "policy_yaml",
+)
 _STAT = re.compile(r"^stat::(\w+):\s+(\d+)", re.MULTILINE)
 _COVERAGE = re.compile(r"^#\d+\s+\w+\s+cov: (\d+) ft: (\d+)", re.MULTILINE)
 

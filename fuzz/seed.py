@@ -33,7 +33,9 @@ from pda_lease.conformance import (
     base_manifest,
     base_policy,
     base_snapshot,
+    governance_policy,
 )
+from pda_lease.governance.bundle import sign_bundle
 from pda_lease.kernel import cbor
 from pda_lease.manager import LeaseManager
 from pda_lease.receipt import export_receipt
@@ -76,6 +78,9 @@ def vector_seeds(directory: Path) -> dict[str, list[bytes]]:
         "decide": [],
         "inputs": [],
         "cbor": [],
+        "governed": [],
+        "bundle": [],
+        "policy_yaml": [],
     }
     for vector in _vectors(directory):
         document = vector.get("input", {})
@@ -86,6 +91,16 @@ def vector_seeds(directory: Path) -> dict[str, list[bytes]]:
                 token = bytes.fromhex(token_hex)
                 seeds["token"].append(token)
                 seeds["cbor"].extend(_cbor_parts(token))
+        if vector.get("kind") == "decision" and "request" in document:
+            whole = {
+                name: document.get(name)
+                for name in ("manifest", "request", "approvals", "hrc_token")
+            }
+            seeds["governed"].append(_json(whole))
+            for name in ("request", "approvals"):
+                if document.get(name) is not None:
+                    seeds["governed"].append(_json(document[name]))
+            continue
         if vector.get("kind") == "decision":
             whole = {
                 name: document.get(name)
@@ -103,6 +118,13 @@ def vector_seeds(directory: Path) -> dict[str, list[bytes]]:
                 seeds["inputs"].append(_json(snapshot))
     small: list[object] = [[], {}, 0, -1, "", b"", None, True]
     seeds["cbor"].extend(cbor.encode(value) for value in small)
+    policy = governance_policy()
+    seeds["bundle"].append(sign_bundle(ISSUER, policy))  # the bundle target trusts ISSUER
+    seeds["bundle"].append(_json(policy))
+    examples = ROOT / "examples" / "policy"
+    seeds["policy_yaml"].extend(
+        path.read_bytes() for path in sorted(examples.rglob("*.yml")) if path.is_file()
+    )
     return seeds
 
 
