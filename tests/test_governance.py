@@ -562,3 +562,88 @@ def test_approvals_are_ignored_when_no_rule_applies() -> None:
     plain = run(auth, m, cv.request_for(m), None)
     junk = run(auth, m, cv.request_for(m), "not even an array")
     assert isinstance(plain, Grant) and plain == junk
+
+
+# ---------------------------------------------------------------------------------- tampering
+
+
+def _governed_grant() -> tuple[Grant, dict[str, Any], dict[str, str]]:
+    m = manifest()
+    grant = run(authority(), m, cv.request_for(m, tools=("fs.read",)))
+    assert isinstance(grant, Grant)
+    proof = sign_holder_proof(cv.HOLDER, grant.lease_id, bytes(range(32)))
+    return grant, m, proof
+
+
+def _verify(token_bytes: bytes, m: dict[str, Any], proof: object) -> str:
+    try:
+        verify_token(
+            token_bytes,
+            issuer_public_key=cv.ISSUER.public_key,
+            task_id=m["task_id"],
+            manifest_digest=digest_of(m),
+            now=NOW,
+            holder_proof=proof,
+        )
+    except InvalidLease as refused:
+        return refused.deny.reason
+    return "VALID"
+
+
+def test_every_bit_flip_and_truncation_of_a_governed_token_is_refused() -> None:
+    grant, m, proof = _governed_grant()
+    assert _verify(grant.token, m, proof) == "VALID"
+    token_bytes = bytearray(grant.token)
+    for index in range(len(token_bytes)):
+        for bit in range(8):
+            token_bytes[index] ^= 1 << bit
+            assert _verify(bytes(token_bytes), m, proof) != "VALID", (index, bit)
+            token_bytes[index] ^= 1 << bit
+    for length in range(len(grant.token)):
+        assert _verify(grant.token[:length], m, proof) != "VALID", length
+    assert _verify(grant.token + b"\x00", m, proof) == "TRAILING_BYTES"
+
+
+def _resigned(protected: bytes, payload: bytes) -> bytes:
+    signature = cv.ISSUER.sign(sig_structure(protected, payload))
+    return cbor.encode(cbor.Tag(18, [protected, {}, payload, signature]))
+
+
+def test_reencoded_governance_claims_are_refused() -> None:
+    """The same logical claims in another encoding: BAD_SIGNATURE as sent, BAD_CLAIMS re-signed."""
+    grant, m, proof = _governed_grant()
+    outer = cbor2.loads(grant.token)
+    protected, _, payload, _ = outer.value
+    claim = cbor2.loads(payload)[-65547]
+    key = cbor.encode(-65547)
+    start = payload.index(key)
+    head = payload[:start]
+    # The governance map in alphabetical key order (not the bytewise order of §2.3).
+    alphabetical = head + key + cbor2.dumps(dict(sorted(claim.items())))
+    # The tools array with a non-shortest head (0x98 0x01 instead of 0x81).
+    encoded_claim = cbor.encode(claim)
+    tools_at = encoded_claim.index(cbor.encode("tools")) + len(cbor.encode("tools"))
+    assert encoded_claim[tools_at] == 0x81
+    long_head = encoded_claim[:tools_at] + b"\x98\x01" + encoded_claim[tools_at + 1 :]
+    non_shortest = head + key + long_head
+    # A governed token whose map head still says 14 claims.
+    short_count = bytes([payload[0] - 1]) + payload[1:]
+    for variant in (alphabetical, non_shortest, short_count):
+        assert variant != payload
+        assert cbor2.loads(variant) == cbor2.loads(payload) or variant is short_count
+        sent = cbor.encode(cbor.Tag(18, [protected, {}, variant, outer.value[3]]))
+        assert _verify(sent, m, proof) == "BAD_SIGNATURE"
+        assert _verify(_resigned(protected, variant), m, proof) == "BAD_CLAIMS"
+
+
+def test_governance_claims_cannot_move_between_tokens() -> None:
+    """Claims of a governed token under an ungoverned token's signature, and the reverse."""
+    governed, m, proof = _governed_grant()
+    plain_authority = Authority(cv.ISSUER, LeasePolicy.from_json(cv.base_policy()))
+    plain = decide(plain_authority, m, cv.base_snapshot(9500), NOW)
+    assert isinstance(plain, Grant)
+    g, p = cbor2.loads(governed.token).value, cbor2.loads(plain.token).value
+    swapped = cbor.encode(cbor.Tag(18, [g[0], {}, p[2], g[3]]))
+    assert _verify(swapped, m, proof) == "BAD_SIGNATURE"
+    swapped = cbor.encode(cbor.Tag(18, [p[0], {}, g[2], p[3]]))
+    assert _verify(swapped, m, proof) == "BAD_SIGNATURE"
