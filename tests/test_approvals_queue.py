@@ -31,7 +31,6 @@ from pda_lease.adapters.store import (
     ReviewRecord,
     SqliteLeaseStore,
 )
-from pda_lease.cli import main
 from pda_lease.kernel.decide import Authority, decide
 from pda_lease.kernel.governance import GovernancePolicy, sign_approval
 from pda_lease.kernel.inputs import MonotonicTime, json_digest
@@ -44,6 +43,7 @@ from pda_lease.manager import (
     _decisive,
 )
 from pda_lease.replay import replay_file
+from test_cli_state import run as _cli  # the CLI test helper
 from test_policy_cli import World  # the governed state directory of the policy CLI tests
 
 SECOND = cv.SECOND
@@ -544,16 +544,6 @@ def test_queue_writes_roll_back_with_their_transaction(kind: str, tmp_path: Path
 
 
 # ---------------------------------------------------------------------------------- CLI
-
-
-def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any, str]:
-    status = main(argv)
-    captured = capsys.readouterr()
-    try:
-        out: Any = json.loads(captured.out)
-    except json.JSONDecodeError:
-        out = captured.out
-    return status, out, captured.err
 
 
 def test_cli_list_approve_deny_submit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,7 +17,6 @@ import pytest
 
 from pda_lease import sign_holder_proof
 from pda_lease.adapters import BootClock
-from pda_lease.cli import main
 from pda_lease.conformance import (
     ALICE,
     BOB,
@@ -32,23 +31,9 @@ from pda_lease.conformance import (
 )
 from pda_lease.kernel.crypto import Ed25519Signer, cose_key_thumbprint
 from pda_lease.kernel.inputs import json_digest
+from test_cli_state import run, write  # the CLI test helpers
 
 HOUR_NS = 3600 * 10**9
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, Any, str]:
-    status = main(argv)
-    captured = capsys.readouterr()
-    try:
-        out: Any = json.loads(captured.out)
-    except json.JSONDecodeError:
-        out = captured.out
-    return status, out, captured.err
-
-
-def write(path: Path, document: object) -> str:
-    path.write_text(json.dumps(document), encoding="utf-8")
-    return str(path)
 
 
 def seed_file(tmp: Path, name: str) -> str:
