@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from pathlib import Path
 from typing import Any
 
 import cbor2
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from pda_lease import conformance as cv
 from pda_lease.kernel import cbor
 from pda_lease.kernel.catalog import Deny
+from pda_lease.kernel.crypto import Ed25519Signer
 from pda_lease.kernel.decide import Authority, Grant, decide, standing
 from pda_lease.kernel.errors import InvalidLease, PolicyError, UsageError
 from pda_lease.kernel.governance import (
@@ -97,47 +99,204 @@ _DROP = object()
 _BOB = cv.BOB.public_key.hex()
 _ALICE = cv.ALICE.public_key.hex()
 
-INVALID_POLICIES: list[tuple[str, str, object]] = [
-    ("governance_version 2", "governance_version", 2),
-    ("org not an identifier", "org", "a b"),
-    ("version 0", "version", 0),
-    ("missing reviewers", "reviewers", _DROP),
-    ("unknown member", "extra", 1),
-    ("lease policy broken", "lease_policy/trust_threshold/LOW", 9999),
-    ("request age 0", "request_max_age_ns", 0),
-    ("approval ttl over 7 days", "approval_ttl_ns", 604_800_000_000_001),
-    ("capabilities unsorted", "capabilities", ["mail.send", "files.read", "shell.run"]),
-    ("capabilities duplicated", "capabilities", ["files.read", "files.read", "mail.send"]),
-    ("tool in undefined category", "tools/fs.read", "nowhere"),
-    ("REVIEW without reviewers", "categories/network/reviewers", []),
-    ("threshold above reviewers", "categories/network/threshold", 3),
-    ("threshold 0 on REVIEW", "categories/network/threshold", 0),
-    ("ALLOW with a threshold", "categories/read/threshold", 1),
-    ("reviewer not registered", "sensitivity_review/HIGH/reviewers", [_ALICE]),
+# (case, member to change, new value, the PolicyError text after "governance policy field "):
+# each a rule of the §13.1 table, with the field path written as in §4.1.
+_ZERO = "00" * 32
+INVALID_POLICIES: list[tuple[str, str, object, str]] = [
+    ("governance_version 2", "governance_version", 2, "governance_version: UNSUPPORTED_VERSION"),
+    ("org not an identifier", "org", "a b", "org: BAD_VALUE"),
+    ("version 0", "version", 0, "version: BAD_VALUE"),
+    ("missing reviewers", "reviewers", _DROP, "reviewers: MISSING_FIELD"),
+    ("unknown member", "extra", 1, "extra: UNKNOWN_FIELD"),
+    (
+        "lease policy broken",
+        "lease_policy/trust_threshold/LOW",
+        9999,
+        "lease_policy: lease policy field trust_threshold: BAD_VALUE",
+    ),
+    ("request age 0", "request_max_age_ns", 0, "request_max_age_ns: BAD_VALUE"),
+    (
+        "approval ttl over 7 days",
+        "approval_ttl_ns",
+        604_800_000_000_001,
+        "approval_ttl_ns: BAD_VALUE",
+    ),
+    (
+        "capabilities unsorted",
+        "capabilities",
+        ["mail.send", "files.read", "shell.run"],
+        "capabilities[1]: BAD_VALUE",
+    ),
+    (
+        "capabilities duplicated",
+        "capabilities",
+        ["files.read", "files.read", "mail.send"],
+        "capabilities[1]: BAD_VALUE",
+    ),
+    ("capabilities not an array", "capabilities", "files.read", "capabilities: WRONG_TYPE"),
+    ("capability not an id", "capabilities", ["a b"], "capabilities[0]: BAD_VALUE"),
+    (
+        "tool in undefined category",
+        "tools/fs.read",
+        "nowhere",
+        'tools["fs.read"]: category nowhere is not defined',
+    ),
+    ("tools not an object", "tools", [], "tools: WRONG_TYPE"),
+    (
+        "REVIEW without reviewers",
+        "categories/network/reviewers",
+        [],
+        "categories.network.threshold: not in [1, number of reviewers]",
+    ),
+    (
+        "threshold above reviewers",
+        "categories/network/threshold",
+        3,
+        "categories.network.threshold: not in [1, number of reviewers]",
+    ),
+    (
+        "threshold 0 on REVIEW",
+        "categories/network/threshold",
+        0,
+        "categories.network.threshold: not in [1, number of reviewers]",
+    ),
+    (
+        "threshold above the limit",
+        "categories/network/threshold",
+        65,
+        "categories.network.threshold: BAD_VALUE",
+    ),
+    (
+        "ALLOW with a threshold",
+        "categories/read/threshold",
+        1,
+        "categories.read: an ALLOW or DENY rule has no reviewers and threshold 0",
+    ),
+    (
+        "DENY with a reviewer",
+        "categories/shell/reviewers",
+        [_BOB],
+        "categories.shell: an ALLOW or DENY rule has no reviewers and threshold 0",
+    ),
+    (
+        "decision unknown",
+        "categories/read/decision",
+        "MAYBE",
+        "categories.read.decision: BAD_VALUE",
+    ),
+    (
+        "reviewer not registered",
+        "sensitivity_review/HIGH/reviewers",
+        [_ALICE],
+        "sensitivity_review.HIGH.reviewers[0]: not a registered reviewer",
+    ),
+    (
+        "reviewers unsorted",
+        "categories/network/reviewers",
+        sorted([_BOB, cv.CAROL.public_key.hex()], reverse=True),
+        "categories.network.reviewers[1]: BAD_VALUE",
+    ),
+    (
+        "reviewer not hex",
+        "categories/network/reviewers",
+        ["ZZ" * 32],
+        "categories.network.reviewers[0]: BAD_VALUE",
+    ),
+    (
+        "too many reviewers",
+        "categories/network/reviewers",
+        [f"{index:064x}" for index in range(65)],
+        "categories.network.reviewers: TOO_MANY_ITEMS",
+    ),
+    (
+        "reviewers not an array",
+        "categories/network/reviewers",
+        _BOB,
+        "categories.network.reviewers: WRONG_TYPE",
+    ),
     (
         "sensitivity that does not exist",
         "sensitivity_review/URGENT",
         {"reviewers": [], "threshold": 1},
+        "sensitivity_review.URGENT: BAD_VALUE",
     ),
-    ("reviewer key not a point", "reviewers", {"00" * 32: "zero"}),
-    ("principal with no workspace", f"principals/{_ALICE}/workspaces", {}),
-    ("principal in an undefined role", f"principals/{_ALICE}/workspaces/research", "admin"),
-    ("principal kind", f"principals/{_ALICE}/kind", "ROBOT"),
-    ("role with no capability", "workspaces/research/analyst/capabilities", []),
-    ("role capability outside org", "workspaces/research/analyst/capabilities", ["db.drop"]),
-    ("role model outside org", "workspaces/research/analyst/models", ["remote-xl"]),
-    ("role tool undefined", "workspaces/research/analyst/tools", ["gpu.burn"]),
-    ("role allowed a denied tool", "workspaces/research/analyst/tools", ["fs.read", "shell.exec"]),
-    ("workspace with no roles", "workspaces/ops", {}),
+    ("reviewer key not a point", "reviewers", {_ZERO: "zero"}, f"reviewers.{_ZERO}: BAD_VALUE"),
+    ("reviewer key not hex", "reviewers", {"xyz": "x"}, "reviewers.xyz: BAD_VALUE"),
+    ("reviewer name not an id", f"reviewers/{_BOB}", "b o b", f"reviewers.{_BOB}: BAD_VALUE"),
+    (
+        "principal with no workspace",
+        f"principals/{_ALICE}/workspaces",
+        {},
+        f"principals.{_ALICE}.workspaces: BAD_VALUE",
+    ),
+    (
+        "principal in an undefined role",
+        f"principals/{_ALICE}/workspaces/research",
+        "admin",
+        f"principals.{_ALICE}.workspaces.research: role admin is not defined in research",
+    ),
+    (
+        "principal in an undefined workspace",
+        f"principals/{_ALICE}/workspaces/lab",
+        "analyst",
+        f"principals.{_ALICE}.workspaces.lab: role analyst is not defined in lab",
+    ),
+    (
+        "principal kind",
+        f"principals/{_ALICE}/kind",
+        "ROBOT",
+        f"principals.{_ALICE}.kind: BAD_VALUE",
+    ),
+    (
+        "principal workspaces not an object",
+        f"principals/{_ALICE}/workspaces",
+        ["research"],
+        f"principals.{_ALICE}.workspaces: WRONG_TYPE",
+    ),
+    (
+        "role with no capability",
+        "workspaces/research/analyst/capabilities",
+        [],
+        "workspaces.research.analyst.capabilities: BAD_VALUE",
+    ),
+    (
+        "role capability outside org",
+        "workspaces/research/analyst/capabilities",
+        ["db.drop"],
+        "workspaces.research.analyst.capabilities[0]: not in the organization's capabilities",
+    ),
+    (
+        "role model outside org",
+        "workspaces/research/analyst/models",
+        ["local-small", "remote-xl"],
+        "workspaces.research.analyst.models[1]: not in the organization's models",
+    ),
+    (
+        "role tool undefined",
+        "workspaces/research/analyst/tools",
+        ["fs.read", "gpu.burn"],
+        "workspaces.research.analyst.tools[1]: tool gpu.burn is not defined",
+    ),
+    (
+        "role allowed a denied tool",
+        "workspaces/research/analyst/tools",
+        ["fs.read", "shell.exec"],
+        "workspaces.research.analyst.tools[1]: tool shell.exec is in a denied category",
+    ),
+    ("workspace with no roles", "workspaces/ops", {}, "workspaces.ops: BAD_VALUE"),
+    ("workspaces not an object", "workspaces", [], "workspaces: WRONG_TYPE"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("case", "path", "value"), INVALID_POLICIES, ids=[c[0] for c in INVALID_POLICIES]
+    ("case", "path", "value", "text"), INVALID_POLICIES, ids=[c[0] for c in INVALID_POLICIES]
 )
-def test_invalid_policy_documents_are_refused(case: str, path: str, value: object) -> None:
-    with pytest.raises(PolicyError):
+def test_invalid_policy_documents_are_refused(
+    case: str, path: str, value: object, text: str
+) -> None:
+    with pytest.raises(PolicyError) as refused:
         GovernancePolicy.from_json(_set(cv.governance_policy(), path, value))
+    assert str(refused.value) == f"governance policy field {text}"
 
 
 def test_policy_from_json_tells_the_two_kinds_apart() -> None:
@@ -352,6 +511,7 @@ def test_a_tampered_governance_claim_is_bad_claims() -> None:
     claims = cbor2.loads(payload)
     variants = {
         "tools unsorted": {**claims[-65547], "tools": ["z", "a"]},
+        "tools repeated": {**claims[-65547], "tools": ["a", "a"]},
         "tools not ids": {**claims[-65547], "tools": ["a b"]},
         "extra member": {**claims[-65547], "extra": 1},
         "principal short": {**claims[-65547], "principal": b"\x00" * 31},
@@ -647,3 +807,75 @@ def test_governance_claims_cannot_move_between_tokens() -> None:
     assert _verify(swapped, m, proof) == "BAD_SIGNATURE"
     swapped = cbor.encode(cbor.Tag(18, [p[0], {}, g[2], p[3]]))
     assert _verify(swapped, m, proof) == "BAD_SIGNATURE"
+
+
+# ---------------------------------------------------------------------------------- fields
+
+# The field of each governed DENY vector, from the "field" columns of spec §13.7 and §13.8
+# (the vectors' ``expected`` carries the message, which names the field only where the
+# catalog's message has a {field}).
+GOVERNED_DENY_FIELDS: dict[str, str] = {
+    "request-missing": "$",
+    "request-malformed": "request.request_version",
+    "unknown-principal": "request.principal",
+    "bad-request-signature": "request.signature",
+    "request-wrong-manifest": "request.manifest_digest",
+    "request-epoch": "request.requested_at.epoch",
+    "request-from-future": "request.requested_at.ns",
+    "request-too-old": "request.requested_at.ns",
+    "workspace-not-allowed": "request.workspace",
+    "capability-not-allowed": "capability_id",
+    "capability-not-in-role": "capability_id",
+    "model-not-allowed": "request.model",
+    "model-not-in-role": "request.model",
+    "tool-unknown": "request.tools[1]",
+    "tool-category-denied": "request.tools[0]",
+    "tool-not-in-role": "request.tools[0]",
+    "approvals-missing": "categories.network",
+    "approvals-malformed": "approvals[0].verdict",
+    "approvals-not-array": "approvals",
+    "approval-unknown-reviewer": "approvals[0].reviewer",
+    "approval-bad-signature": "approvals[0].signature",
+    "approval-wrong-manifest": "approvals[0].manifest_digest",
+    "reviewer-denied": "approvals[1].verdict",
+    "k-minus-one": "categories.network",
+    "same-reviewer-twice": "categories.network",
+    "approval-expired": "categories.network",
+    "approval-from-future": "categories.network",
+    "high-needs-review": "sensitivity_review.HIGH",
+    "policy-before-window": "request.principal",
+    "approvals-before-hrc": "sensitivity_review.HIGH",
+}
+_VECTOR_DIR = Path(__file__).resolve().parent.parent / "specs" / "vectors"
+
+
+@pytest.mark.parametrize("name", sorted(GOVERNED_DENY_FIELDS))
+def test_governed_denials_name_the_field_of_the_spec_table(name: str) -> None:
+    vector = json.loads((_VECTOR_DIR / f"gov-deny-{name}.json").read_text(encoding="utf-8"))
+    given = vector["input"]
+    auth = Authority(
+        Ed25519Signer(bytes.fromhex(given["authority"]["signing_seed"])),
+        GovernancePolicy.from_json(given["authority"]["policy"]),
+    )
+    refused = decide(
+        auth,
+        given["manifest"],
+        given["trust_snapshot"],
+        MonotonicTime.from_json(given["now"]),
+        given["hrc_token"],
+        given["request"],
+        given["approvals"],
+    )
+    assert isinstance(refused, Deny)
+    assert (refused.code, refused.reason) == (
+        vector["expected"]["code"],
+        vector["expected"]["reason"],
+    )
+    assert refused.field == GOVERNED_DENY_FIELDS[name]
+
+
+def test_every_governed_deny_vector_has_its_field_pinned() -> None:
+    names = {
+        path.name[len("gov-deny-") : -len(".json")] for path in _VECTOR_DIR.glob("gov-deny-*.json")
+    }
+    assert names == set(GOVERNED_DENY_FIELDS)

@@ -23,20 +23,23 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import attrs
 import cbor2
 import pytest
+from nacl.signing import SigningKey
 
 from pda_lease import conformance as cv
-from pda_lease.kernel import catalog, cbor, governance, inputs, model, token
+from pda_lease.kernel import catalog, cbor, crypto, governance, inputs, model, token
 from pda_lease.kernel.catalog import Code, Deny, deny
 from pda_lease.kernel.crypto import Ed25519Signer
-from pda_lease.kernel.decide import Authority, decide
+from pda_lease.kernel.decide import Authority, Grant, decide
 from pda_lease.kernel.errors import InvalidLease, PolicyError, ReasonedError, UsageError
 from pda_lease.kernel.inputs import (
     HolderKeyMemo,
     LeasePolicy,
     MonotonicTime,
     TrustSnapshot,
+    json_digest,
     parse_manifest,
     parse_trust_snapshot,
 )
@@ -248,9 +251,10 @@ def test_equal_neighbours_are_allowed_by_the_policy_order() -> None:
 
 @pytest.mark.usefixtures("rebuilt")
 def test_governance_rules_built_now() -> None:
-    for _, path, value in INVALID_POLICIES:
-        with pytest.raises(PolicyError):
+    for _, path, value, text in INVALID_POLICIES:
+        with pytest.raises(PolicyError) as refused:
             governance.GovernancePolicy.from_json(_set(cv.governance_policy(), path, value))
+        assert str(refused.value) == f"governance policy field {text}"
     governance.GovernancePolicy.from_json(cv.governance_policy())
 
 
@@ -421,3 +425,200 @@ def test_cbor_refuses_a_tag_in_the_top_tag_content() -> None:
     with pytest.raises(cbor.CborError) as refused:
         cbor.decode(b"\xd2\xd2\x01", max_depth=8, allow_top_tag=True)
     assert (refused.value.reason, refused.value.offset) == ("FORBIDDEN_CBOR_TYPE", 1)
+
+
+# ---------------------------------------------------------------------------------- walk limits
+
+# Small limits make every boundary of spec §4.1 steps 2-3 reachable with a few bytes. The
+# expected encodings are RFC 8949 by hand (a1 = map of 1, 61 xx = text of 1, ...).
+SMALL = model.Limits(max_depth=3, max_items=3, max_string_bytes=8, max_total_bytes=5)
+
+
+@pytest.mark.parametrize(
+    ("document", "limits", "expected"),
+    [
+        # A string exactly at the length limit passes; its encoding ends exactly at the size.
+        ({"a": "x" * 8}, model.Limits(3, 3, 8, 12), bytes.fromhex("a1616168") + b"x" * 8),
+        ({"a": "b"}, SMALL, bytes.fromhex("a161616162")),  # exactly 5 bytes: a text last
+        ({"a": 1}, model.Limits(3, 3, 8, 4), bytes.fromhex("a1616101")),  # an integer last
+        ({"a": None}, model.Limits(3, 3, 8, 4), bytes.fromhex("a16161f6")),
+        (["x" * 24], model.Limits(3, 3, 24, 100), bytes.fromhex("817818") + b"x" * 24),
+        ({"k" * 24: 0}, model.Limits(3, 3, 24, 100), bytes.fromhex("a17818") + b"k" * 24 + b"\x00"),
+        ([24, 23, -24, -25], model.Limits(3, 4, 8, 100), bytes.fromhex("84181817373818")),
+        ("top", model.Limits(3, 3, 8, 100), bytes.fromhex("63746f70")),
+        ([["s"]], model.Limits(3, 3, 8, 100), bytes.fromhex("81816173")),  # text at max depth
+    ],
+)
+def test_walk_encode_at_its_limits(document: object, limits: model.Limits, expected: bytes) -> None:
+    assert model.walk_encode(document, limits) == expected
+    assert cbor2.dumps(document, canonical=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("document", "limits", "expected"),
+    [
+        # The size is judged where it is crossed: here at the next member, not at the empty
+        # object that brought the total exactly to the limit.
+        ({"a": {}, "b": 1}, model.Limits(3, 3, 8, 4), Failure("TOO_LARGE", "b")),
+        ({"a": [], "b": 1}, model.Limits(3, 3, 8, 4), Failure("TOO_LARGE", "b")),
+        ({"a": "bc"}, SMALL, Failure("TOO_LARGE", "a")),
+        ({"a": "x" * 9}, model.Limits(3, 3, 8, 100), Failure("STRING_TOO_LONG", "a")),
+        ([[[["s"]]]], model.Limits(3, 3, 8, 100), Failure("TOO_DEEP", "$[0][0][0]")),
+        ([1, 2, 3, 4], model.Limits(3, 3, 8, 100), Failure("TOO_MANY_ITEMS", "$")),
+        ({"a" * 9: 1, "b": 1.5}, model.Limits(3, 3, 8, 100), Failure("FLOAT_NOT_ALLOWED", "b")),
+        ({"a" * 9: 1, 3: 2}, model.Limits(3, 3, 8, 100), Failure("NOT_JSON", "$")),
+        ({"a" * 9: 1, "b": 2}, model.Limits(3, 3, 8, 100), Failure("STRING_TOO_LONG", "$")),
+    ],
+)
+def test_walk_encode_refuses_at_its_limits(
+    document: object, limits: model.Limits, expected: Failure
+) -> None:
+    assert model.walk_encode(document, limits) == expected
+
+
+# ---------------------------------------------------------------------------------- encoder
+
+
+def test_cbor_integer_keys_outside_the_range_are_refused() -> None:
+    assert cbor.encode({-(1 << 64): 0}) == bytes.fromhex("a13bffffffffffffffff00")
+    with pytest.raises(cbor.EncodeError):
+        cbor.encode({-(1 << 64) - 1: 0})
+    with pytest.raises(cbor.EncodeError):
+        cbor.encode({1 << 64: 0})
+    with pytest.raises(cbor.EncodeError):
+        cbor.encode(-(1 << 64) - 1)
+
+
+def test_public_key_from_seed_is_the_ed25519_public_key() -> None:
+    seed = hashlib.sha256(b"a seed").digest()
+    assert crypto.public_key_from_seed(seed) == SigningKey(seed).verify_key.encode()
+
+
+# ---------------------------------------------------------------------------------- governed
+
+
+def _gov_authority() -> Authority:
+    return Authority(cv.ISSUER, governance.GovernancePolicy.from_json(cv.governance_policy()))
+
+
+def test_authority_decide_passes_request_and_approvals() -> None:
+    authority = _gov_authority()
+    document = cv.base_manifest()
+    tools = ("fs.read", "web.fetch")
+    request = cv.request_for(document, tools=tools)
+    approvals = [cv.approval_for(document, cv.BOB), cv.approval_for(document, cv.CAROL)]
+    snapshot = cv.base_snapshot()
+    method = authority.decide(document, snapshot, NOW, None, request, approvals)
+    function = decide(authority, document, snapshot, NOW, None, request, approvals)
+    assert isinstance(method, Grant) and method == function
+    assert method.claims.governance is not None
+    assert method.claims.governance.approvals_digest == json_digest(approvals)
+    assert "governance_version=1" in repr(authority)
+    plain = Authority(cv.ISSUER, LeasePolicy.from_json(cv.base_policy()))
+    assert repr(plain) == f"Authority(kid={plain.kid.hex()}, policy_sequence=1)"
+
+
+def test_governed_tokens_open_to_exactly_their_claims() -> None:
+    authority = _gov_authority()
+    document = cv.base_manifest()
+    tools = ("fs.read", "web.fetch")
+    cases = [
+        (cv.request_for(document, model=None, tools=()), None),
+        (
+            cv.request_for(document, tools=tools),
+            [cv.approval_for(document, cv.BOB), cv.approval_for(document, cv.CAROL)],
+        ),
+    ]
+    for request, approvals in cases:
+        grant = decide(authority, document, cv.base_snapshot(), NOW, None, request, approvals)
+        assert isinstance(grant, Grant)
+        claims = token.open_token(grant.token, issuer_public_key=cv.ISSUER.public_key)
+        assert claims == grant.claims
+        payload = cbor2.loads(grant.token).value[2]
+        assert cbor.encode(claims.to_cbor()) == payload  # the general encoder agrees
+        assert token.encode_claims(claims) == payload
+    assert claims.governance is not None and claims.governance.approvals_digest is not None
+
+
+def test_a_governance_claim_with_a_short_principal_is_not_encoded() -> None:
+    grant = decide(
+        _gov_authority(),
+        cv.base_manifest(),
+        cv.base_snapshot(),
+        NOW,
+        None,
+        cv.request_for(cv.base_manifest()),
+    )
+    assert isinstance(grant, Grant) and grant.claims.governance is not None
+    broken = attrs.evolve(
+        grant.claims, governance=attrs.evolve(grant.claims.governance, principal=bytes(31))
+    )
+    with pytest.raises(cbor.EncodeError):
+        token.encode_claims(broken)
+
+
+def test_request_and_approval_at_the_decision_time_count() -> None:
+    """Age 0 is inside every half-open interval of §13.7 and §13.8."""
+    authority = _gov_authority()
+    document = cv.base_manifest()
+    tools = ("fs.read", "web.fetch")
+    request = cv.request_for(document, tools=tools, at_ns=NOW.ns)
+    approvals = [
+        cv.approval_for(document, cv.BOB, at_ns=NOW.ns),
+        cv.approval_for(document, cv.CAROL, at_ns=NOW.ns),
+    ]
+    granted = decide(authority, document, cv.base_snapshot(), NOW, None, request, approvals)
+    assert isinstance(granted, Grant), granted
+
+
+def test_sixty_four_approvals_are_read_sixty_five_are_too_many() -> None:
+    document = cv.base_manifest()
+    many = [cv.approval_for(document, cv.BOB, at_ns=SECOND_NS * (1 + n)) for n in range(65)]
+    parsed = governance.parse_approvals(many[:64])
+    assert isinstance(parsed, tuple) and len(parsed[0]) == 64
+    assert governance.parse_approvals(many) == Failure("TOO_MANY_ITEMS", "approvals")
+    assert governance.parse_approvals("x") == Failure("WRONG_TYPE", "approvals")
+    assert governance.parse_approvals({}) == Failure("WRONG_TYPE", "approvals")
+
+
+@pytest.mark.usefixtures("rebuilt")
+def test_version_members_are_unsupported_versions() -> None:
+    document = cv.base_manifest()
+    digest = json_digest(document)
+    request = {**cv.request_for(document), "request_version": 2}
+    approval = {**cv.approval_for(document, cv.BOB), "approval_version": 2}
+    hrc = {**cv.hrc_for(document, 99 * cv.SECOND), "hrc_version": 2}
+    assert governance.parse_request(request) == Failure("UNSUPPORTED_VERSION", "request_version")
+    assert governance.parse_approval(approval) == Failure("UNSUPPORTED_VERSION", "approval_version")
+    assert inputs.parse_hrc_token(hrc) == Failure("UNSUPPORTED_VERSION", "hrc_version")
+    assert digest == json_digest(document)
+
+
+@pytest.mark.usefixtures("rebuilt")
+def test_the_emptiest_governance_policy_is_valid() -> None:
+    document = {
+        **cv.governance_policy(),
+        "request_max_age_ns": 1,
+        "approval_ttl_ns": 1,
+        "capabilities": [],
+        "models": [],
+        "tools": {},
+        "categories": {},
+        "sensitivity_review": {},
+        "reviewers": {},
+        "principals": {},
+        "workspaces": {},
+    }
+    policy = governance.GovernancePolicy.from_json(document)
+    assert (policy.request_max_age_ns, policy.approval_ttl_ns) == (1, 1)
+    assert LeasePolicy.from_json({**cv.base_policy(), "sequence": 0}).sequence == 0
+
+
+def test_sign_approval_checks_the_digest_length() -> None:
+    with pytest.raises(UsageError):
+        governance.sign_approval(cv.BOB, bytes(31), "APPROVE", NOW)
+    with pytest.raises(UsageError):
+        governance.sign_approval(cv.BOB, "00" * 32, "APPROVE", NOW)  # type: ignore[arg-type]
+
+
+SECOND_NS = cv.SECOND

@@ -344,9 +344,9 @@ def decide(
 
     # Step A (governed only, §13.8): reviewer approvals, when the request needs review.
     claim: GovernanceClaim | None = None
-    if governance is not None and admitted is not None:
+    if admitted is not None:
         approvals_digest = check_approvals(
-            governance, parsed, now, admitted.requirements, approvals
+            admitted.policy, parsed, now, admitted.requirements, approvals
         )
         if isinstance(approvals_digest, Deny):
             return approvals_digest

@@ -78,17 +78,14 @@ def _id_set(max_items: int, non_empty: bool = False) -> model.Check:
             return Failure("TOO_MANY_ITEMS", path)
         if non_empty and not value:
             return Failure("BAD_VALUE", path)
-        previous: bytes | None = None
+        # Python orders str by code point, which is the order of their UTF-8 bytes.
         for index, item in enumerate(value):
             item_path = model.index_path(path, index)
             failure = _ID(item, item_path)
             if failure:
                 return failure
-            assert isinstance(item, str)
-            encoded = item.encode("utf-8")
-            if previous is not None and encoded <= previous:
+            if index and item <= value[index - 1]:
                 return Failure("BAD_VALUE", item_path)
-            previous = encoded
         return None
 
     return check
@@ -225,8 +222,31 @@ def _rule(path: str, document: Mapping[str, object]) -> ReviewRule:
     return ReviewRule(path, frozenset(bytes.fromhex(key) for key in reviewers), threshold)
 
 
+def _rule_problem(
+    path: str, rule: dict[str, object], needs_review: bool, reviewers: dict[str, str]
+) -> str | None:
+    """A review rule's cross-field rule (§13.1): ``"<path>: <problem>"`` or None."""
+    listed: list[str] = rule["reviewers"]  # type: ignore[assignment]
+    threshold: int = rule["threshold"]  # type: ignore[assignment]
+    if not needs_review:
+        if listed or threshold:
+            return f"{path}: an ALLOW or DENY rule has no reviewers and threshold 0"
+        return None
+    if not 1 <= threshold <= len(listed):
+        return f"{path}.threshold: not in [1, number of reviewers]"
+    for index, key in enumerate(listed):
+        if key not in reviewers:
+            return f"{model.index_path(path + '.reviewers', index)}: not a registered reviewer"
+    return None
+
+
 def _semantic_failure(document: dict[str, object]) -> str | None:
-    """The cross-field rules of §13.1, after the schema: the first broken one, or None."""
+    """The cross-field rules of §13.1, after the schema: the first broken one, or None.
+
+    Returned as ``"<field path>: <problem>"``, paths written as in §4.1. The rules are judged
+    in the order of the §13.1 table: tools, categories, sensitivity review, workspaces (each
+    role's capabilities, models, then tools in order), principals.
+    """
     capabilities = set(document["capabilities"])  # type: ignore[call-overload]
     models = set(document["models"])  # type: ignore[call-overload]
     tools: dict[str, str] = document["tools"]  # type: ignore[assignment]
@@ -235,47 +255,48 @@ def _semantic_failure(document: dict[str, object]) -> str | None:
     review: dict[str, dict[str, object]] = document["sensitivity_review"]  # type: ignore[assignment]
     workspaces: dict[str, dict[str, dict[str, list[str]]]] = document["workspaces"]  # type: ignore[assignment]
     principals: dict[str, dict[str, object]] = document["principals"]  # type: ignore[assignment]
-
-    def rule_problem(path: str, rule: dict[str, object], needs_review: bool) -> str | None:
-        listed: list[str] = rule["reviewers"]  # type: ignore[assignment]
-        threshold: int = rule["threshold"]  # type: ignore[assignment]
-        if not needs_review:
-            return None if not listed and threshold == 0 else f"{path}: only REVIEW has reviewers"
-        if not listed or not 1 <= threshold <= len(listed):
-            return f"{path}: threshold must be in [1, number of reviewers]"
-        unknown = [key for key in listed if key not in reviewers]
-        return f"{path}.reviewers: {unknown[0]} is not a reviewer" if unknown else None
+    path_of = model.child_path
 
     for tool in model.sorted_keys(tools):
         if tools[tool] not in categories:
-            return f"tools.{tool}: category {tools[tool]} is not defined"
+            return f"{path_of('tools', tool)}: category {tools[tool]} is not defined"
     for name in model.sorted_keys(categories):
         rule = categories[name]
-        problem = rule_problem(f"categories.{name}", rule, rule["decision"] == REVIEW)
+        problem = _rule_problem(
+            path_of("categories", name), rule, rule["decision"] == REVIEW, reviewers
+        )
         if problem:
             return problem
     for sensitivity in model.sorted_keys(review):
-        problem = rule_problem(f"sensitivity_review.{sensitivity}", review[sensitivity], True)
+        problem = _rule_problem(
+            path_of("sensitivity_review", sensitivity), review[sensitivity], True, reviewers
+        )
         if problem:
             return problem
     for workspace in model.sorted_keys(workspaces):
         for role_name in model.sorted_keys(workspaces[workspace]):
             role = workspaces[workspace][role_name]
-            path = f"workspaces.{workspace}.{role_name}"
-            if not set(role["capabilities"]) <= capabilities:
-                return f"{path}.capabilities: not in the organization's capabilities"
-            if not set(role["models"]) <= models:
-                return f"{path}.models: not in the organization's models"
-            for tool in role["tools"]:
+            path = path_of(path_of("workspaces", workspace), role_name)
+            for field, allowed, what in (
+                ("capabilities", capabilities, "capabilities"),
+                ("models", models, "models"),
+            ):
+                for index, item in enumerate(role[field]):
+                    if item not in allowed:
+                        item_path = model.index_path(f"{path}.{field}", index)
+                        return f"{item_path}: not in the organization's {what}"
+            for index, tool in enumerate(role["tools"]):
+                item_path = model.index_path(f"{path}.tools", index)
                 if tool not in tools:
-                    return f"{path}.tools: {tool} is not defined"
+                    return f"{item_path}: tool {tool} is not defined"
                 if categories[tools[tool]]["decision"] == DENY:
-                    return f"{path}.tools: {tool} is in a denied category"
+                    return f"{item_path}: tool {tool} is in a denied category"
     for key in model.sorted_keys(principals):
         memberships: dict[str, str] = principals[key]["workspaces"]  # type: ignore[assignment]
         for workspace in model.sorted_keys(memberships):
             if memberships[workspace] not in workspaces.get(workspace, {}):
-                return f"principals.{key}.workspaces.{workspace}: no such workspace role"
+                path = path_of(path_of(path_of("principals", key), "workspaces"), workspace)
+                return f"{path}: role {memberships[workspace]} is not defined in {workspace}"
     return None
 
 
@@ -481,7 +502,7 @@ def sign_request(
         raise UsageError("requested_at is a MonotonicTime")
     if isinstance(tools, str) or not all(type(tool) is str for tool in tools):
         raise UsageError("tools is a sequence of tool ids")
-    ordered = sorted(set(tools), key=lambda tool: tool.encode("utf-8"))
+    ordered = sorted(set(tools))  # code point order: the order of the UTF-8 bytes (§13.4)
     principal = signer.public_key
     signature = signer.sign(
         request_signed_bytes(principal, workspace, model_id, ordered, manifest_digest, requested_at)
@@ -651,6 +672,7 @@ class GovernanceClaim:
 class Admitted:
     """Step G passed: who asked, in which role, and the review rules that now apply."""
 
+    policy: GovernancePolicy = attrs.field(repr=False)
     request: GovernedRequest
     role: str
     requirements: tuple[ReviewRule, ...]
@@ -722,7 +744,7 @@ def check_request(
     sensitivity_rule = policy.sensitivity_rules.get(manifest.constraints.sensitivity)
     if sensitivity_rule is not None:
         requirements.append(sensitivity_rule)
-    return Admitted(request, role_name, tuple(requirements))
+    return Admitted(policy, request, role_name, tuple(requirements))
 
 
 def check_approvals(

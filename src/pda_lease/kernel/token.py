@@ -469,8 +469,8 @@ class _ClaimsReader:
         if count > max_items:
             raise _invalid("BAD_CLAIMS")
         items = tuple(self.text(b"", _IDENTIFIER) for _ in range(count))
-        encoded = [item.encode("utf-8") for item in items]
-        if any(later <= earlier for earlier, later in itertools.pairwise(encoded)):
+        # str order is code point order, the order of the UTF-8 bytes.
+        if any(later <= earlier for earlier, later in itertools.pairwise(items)):
             raise _invalid("BAD_CLAIMS")
         return items
 
