@@ -197,6 +197,12 @@ INVALID_POLICIES: list[tuple[str, str, object, str]] = [
         "categories.network.reviewers[1]: BAD_VALUE",
     ),
     (
+        "reviewers repeated",
+        "categories/network/reviewers",
+        [_BOB, _BOB],
+        "categories.network.reviewers[1]: BAD_VALUE",
+    ),
+    (
         "reviewer not hex",
         "categories/network/reviewers",
         ["ZZ" * 32],

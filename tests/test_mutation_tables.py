@@ -462,6 +462,12 @@ def test_walk_encode_at_its_limits(document: object, limits: model.Limits, expec
         ({"a": {}, "b": 1}, model.Limits(3, 3, 8, 4), Failure("TOO_LARGE", "b")),
         ({"a": [], "b": 1}, model.Limits(3, 3, 8, 4), Failure("TOO_LARGE", "b")),
         ({"a": "bc"}, SMALL, Failure("TOO_LARGE", "a")),
+        ({"a": {}}, model.Limits(3, 3, 8, 3), Failure("TOO_LARGE", "a")),  # the head crosses
+        (
+            {"\u00e9" * 5: 1, "b": 1.5},
+            model.Limits(3, 3, 8, 100),
+            Failure("FLOAT_NOT_ALLOWED", "b"),
+        ),
         ({"a": "x" * 9}, model.Limits(3, 3, 8, 100), Failure("STRING_TOO_LONG", "a")),
         ([[[["s"]]]], model.Limits(3, 3, 8, 100), Failure("TOO_DEEP", "$[0][0][0]")),
         ([1, 2, 3, 4], model.Limits(3, 3, 8, 100), Failure("TOO_MANY_ITEMS", "$")),
@@ -622,3 +628,74 @@ def test_sign_approval_checks_the_digest_length() -> None:
 
 
 SECOND_NS = cv.SECOND
+
+
+def test_governance_policy_fields_are_read_into_the_policy() -> None:
+    document = cv.governance_policy()
+    policy = governance.GovernancePolicy.from_json(document)
+    assert policy.org == "acme"
+    assert dict(policy.document) == document
+    alice = policy.principals[cv.ALICE.public_key]
+    assert (alice.name, alice.kind, dict(alice.roles)) == (
+        "alice",
+        "PERSON",
+        {"ops": "viewer", "research": "analyst"},
+    )
+
+
+def test_sixty_four_reviewers_may_share_a_rule() -> None:
+    signers = [Ed25519Signer(hashlib.sha256(b"reviewer %d" % n).digest()) for n in range(65)]
+    keys = sorted(signer.public_key.hex() for signer in signers)
+    document = cv.governance_policy()
+    document["reviewers"] = {key: f"r{index}" for index, key in enumerate(keys)}
+    document["categories"]["network"] = {
+        "decision": "REVIEW",
+        "reviewers": keys[:64],
+        "threshold": 64,
+    }
+    document["sensitivity_review"] = {}
+    assert governance.GovernancePolicy.from_json(document).category_rules["network"].threshold == 64
+    document["categories"]["network"]["reviewers"] = keys
+    with pytest.raises(PolicyError, match="TOO_MANY_ITEMS"):
+        governance.GovernancePolicy.from_json(document)
+
+
+@pytest.mark.usefixtures("rebuilt")
+def test_lowest_values_of_the_ranges_are_accepted() -> None:
+    document = cv.base_manifest()
+    assert LeasePolicy.from_json({**cv.base_policy(), "hrc_max_age_ns": 1}).hrc_max_age_ns == 1
+    snapshot = parse_trust_snapshot({"snapshot_version": 1, "sequence": 0, "scores": {}})
+    assert isinstance(snapshot, TrustSnapshot) and snapshot.sequence == 0
+    request = cv.request_for(document, at_ns=0)
+    parsed = governance.parse_request(request)
+    assert isinstance(parsed, governance.GovernedRequest)
+    assert parsed.requested_at == MonotonicTime(cv.EPOCH, 0)
+
+
+@pytest.mark.usefixtures("rebuilt")
+def test_request_shapes_are_judged_with_their_paths() -> None:
+    document = cv.base_manifest()
+    too_many = {**cv.request_for(document), "tools": [f"t{n:02d}" for n in range(17)]}
+    assert governance.parse_request(too_many) == Failure("TOO_MANY_ITEMS", "tools")
+    refused = decide(_gov_authority(), document, cv.base_snapshot(), NOW, None, "a request")
+    assert isinstance(refused, Deny)
+    assert (refused.reason, refused.field) == ("REQUEST_MALFORMED", "request")
+
+
+def test_a_reviewed_grants_claim_shows_its_approvals_digest() -> None:
+    document = cv.base_manifest()
+    tools = ("fs.read", "web.fetch")
+    approvals = [cv.approval_for(document, cv.BOB), cv.approval_for(document, cv.CAROL)]
+    grant = decide(
+        _gov_authority(),
+        document,
+        cv.base_snapshot(),
+        NOW,
+        None,
+        cv.request_for(document, tools=tools),
+        approvals,
+    )
+    assert isinstance(grant, Grant)
+    view = grant.claims.to_json()["governance"]
+    assert isinstance(view, dict)
+    assert view["approvals"] == json_digest(approvals).hex()
