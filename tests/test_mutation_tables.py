@@ -643,6 +643,7 @@ def test_governance_policy_fields_are_read_into_the_policy() -> None:
     )
 
 
+@pytest.mark.usefixtures("rebuilt")
 def test_sixty_four_reviewers_may_share_a_rule() -> None:
     signers = [Ed25519Signer(hashlib.sha256(b"reviewer %d" % n).digest()) for n in range(65)]
     keys = sorted(signer.public_key.hex() for signer in signers)
