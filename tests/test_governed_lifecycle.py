@@ -63,7 +63,7 @@ from pda_lease.manager import (
     LeaseManager,
     ReviewStatus,
 )
-from pda_lease.replay import replay_file
+from test_manager_lifecycle import assert_replays  # replay and account for every decision
 
 SECOND = cv.SECOND
 START_NS = 100 * SECOND
@@ -258,18 +258,8 @@ class GovernedLifecycle(RuleBasedStateMachine):
     def teardown(self) -> None:
         try:
             self.manager.close()
-            log = self.directory / AUDIT_FILE
-            report = replay_file(log, workers=1)
-            assert report.ok, report.to_json()
-            recorded = sum(
-                json.loads(line)["event"] == "decision" for line in log.read_bytes().splitlines()
-            )
-            accounted = (
-                report.decisions_replayed
-                + sum(report.decisions_checked.values())
-                + sum(report.decisions_skipped.values())
-            )
-            assert report.decisions == recorded == accounted == self.acquires
+            report = assert_replays(self.directory / AUDIT_FILE)
+            assert report.decisions == self.acquires
             assert report.decisions_replayed == self.acquires  # the kernel ran for each
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)

@@ -78,7 +78,7 @@ from pda_lease.conformance import (
 from pda_lease.kernel.decide import Authority
 from pda_lease.kernel.inputs import TrustSnapshot
 from pda_lease.manager import LeaseManager, ManagerStatus, TrustSnapshotRejected, UnknownLease
-from pda_lease.replay import replay_file
+from pda_lease.replay import ReplayReport, replay_file
 
 # ------------------------------------------------------------------------------- the rules
 
@@ -971,7 +971,7 @@ class DurableLifecycle(LifecycleMachine):
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def assert_replays(log: Path) -> None:
+def assert_replays(log: Path) -> ReplayReport:
     """Every decision the run recorded re-runs through the kernel byte for byte (§12.10)."""
     report = replay_file(log, workers=1)
     assert report.ok, report.to_json()
@@ -984,6 +984,7 @@ def assert_replays(log: Path) -> None:
         + sum(report.decisions_skipped.values())
     )
     assert report.decisions == recorded == accounted
+    return report
 
 
 # A run is up to 50 steps, each checked against the whole audit log and status: a stateful

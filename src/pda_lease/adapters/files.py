@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -43,5 +44,6 @@ def replace_durably(path: Path, data: bytes) -> None:
         os.replace(temporary, path)
         fsync_directory(path.parent)
     except OSError:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the write's own error is the one to report
+            temporary.unlink(missing_ok=True)
         raise

@@ -10,13 +10,12 @@ the exact bytes read.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from pda_lease.adapters.errors import StateError, StateFailure
-from pda_lease.adapters.files import fsync_directory, write_all
+from pda_lease.adapters.files import replace_durably
 from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
 from pda_lease.kernel.inputs import TrustSnapshot, parse_trust_snapshot
 from pda_lease.kernel.model import Failure
@@ -90,19 +89,9 @@ class FileTrustSource:
     def publish(self, snapshot: TrustSnapshot) -> None:
         """Write to a temporary file, fsync it, rename it over the old one, fsync the folder."""
         text = canonical_json(snapshot_document(snapshot)) + b"\n"
-        temporary = self._path.with_name(f".{self._path.name}.{os.getpid()}.tmp")
         try:
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                write_all(descriptor, text)
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-            os.replace(temporary, self._path)
-            fsync_directory(self._path.parent)
+            replace_durably(self._path, text)
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
             raise _unavailable(f"cannot write {self._path}: {exc.strerror}") from None
         self._cached = None
 

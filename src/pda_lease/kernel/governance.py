@@ -33,6 +33,7 @@ from pda_lease.kernel.inputs import (
     Sensitivity,
     TaskManifest,
     json_digest,
+    key_check,
     time_fields,
 )
 from pda_lease.kernel.model import Failure, Field
@@ -58,13 +59,8 @@ _HEX32 = model.text(HEX32_PATTERN)
 # ---------------------------------------------------------------------------------- policy
 
 
-def _key_text(value: object, path: str) -> Failure | None:
-    """A 64-hex Ed25519 public key that is a valid prime-order point (as a holder key)."""
-    failure = _HEX32(value, path)
-    if failure:
-        return failure
-    assert isinstance(value, str)
-    return None if is_valid_public_key(bytes.fromhex(value)) else Failure("BAD_VALUE", path)
+# A principal's or reviewer's key: valid as a holder key is (§3.1), refused as BAD_VALUE.
+_key_text = key_check(is_valid_public_key, "BAD_VALUE")
 
 
 def _id_set(max_items: int, non_empty: bool = False) -> model.Check:
@@ -404,10 +400,6 @@ def policy_from_json(document: object) -> LeasePolicy | GovernancePolicy:
 # ---------------------------------------------------------------------------------- request
 
 
-def _tools_check(value: object, path: str) -> Failure | None:
-    return _id_set(MAX_REQUEST_TOOLS)(value, path)
-
-
 def _model_check(value: object, path: str) -> Failure | None:
     return None if value is None else _ID(value, path)
 
@@ -418,7 +410,7 @@ def _request_fields() -> tuple[Field, ...]:
         Field("principal", _HEX32),
         Field("workspace", _ID),
         Field("model", _model_check),
-        Field("tools", _tools_check),
+        Field("tools", _id_set(MAX_REQUEST_TOOLS)),
         Field("manifest_digest", _HEX32),
         Field("requested_at", model.nested(time_fields())),
         Field("signature", model.text(HEX64_PATTERN)),

@@ -99,18 +99,20 @@ _TIME_FIELDS = time_fields()
 _HEX32 = model.text(HEX32_PATTERN)
 
 
-def _key_check(is_valid: Callable[[bytes], bool]) -> model.Check:
+def key_check(is_valid: Callable[[bytes], bool], bad_reason: str = "BAD_HOLDER_KEY") -> model.Check:
+    """64 lowercase hex that ``is_valid`` accepts as an Ed25519 public key, else ``bad_reason``."""
+
     def check(value: object, path: str) -> Failure | None:
         failure = _HEX32(value, path)
         if failure:
             return failure
         assert isinstance(value, str)
-        return None if is_valid(bytes.fromhex(value)) else Failure("BAD_HOLDER_KEY", path)
+        return None if is_valid(bytes.fromhex(value)) else Failure(bad_reason, path)
 
     return check
 
 
-_hex_key = _key_check(is_valid_public_key)
+_hex_key = key_check(is_valid_public_key)
 
 
 class HolderKeyMemo:
@@ -131,7 +133,7 @@ class HolderKeyMemo:
             raise UsageError("a HolderKeyMemo capacity is a positive integer")
         self._capacity = capacity
         self._valid: set[bytes] = set()
-        self.manifest_fields = _manifest_fields(_key_check(self.is_valid))
+        self.manifest_fields = _manifest_fields(key_check(self.is_valid))
 
     def is_valid(self, key: bytes) -> bool:
         if key in self._valid:
