@@ -23,12 +23,19 @@ Governance (§13) extends these: ``ref_decide`` runs the §13.6 pipeline (steps 
 ``ref_standing`` accept governed tokens and governance documents. ``make_request``,
 ``make_approval`` and ``governance_policy_document`` build inputs for the tests.
 
+Pools and sub-leases (§14.1-§14.5, §14.8): the policy's ``pools`` member (§14.1), the request's
+``demand`` (§14.2), ``validate_usage`` (§14.3) and step P (``pools_step``, §14.4) which
+``ref_decide`` runs after step 3 when the policy has pools, with ``usage=``; a QUOTA_EXCEEDED
+DENY carries ``retry`` and a clamped GRANT ``"clamped": true``. ``ref_derive`` is §14.8, and
+``ref_verify`` accepts the ``parent`` claim (-65548) only with the governance claim.
+
 Known reading choices (where the spec leaves room) are marked ``READING:``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -60,6 +67,7 @@ IDENTIFIER: Final = _rx(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")  # §3.1
 PRINTABLE: Final = _rx(r"[\x21-\x7e]{1,256}")  # §3.1 scope, §3.4 issuer
 HEX32: Final = _rx(r"[0-9a-f]{64}")  # 32 bytes, lowercase only (§2.1)
 HEX64: Final = _rx(r"[0-9a-f]{128}")  # 64 bytes
+HEX16: Final = _rx(r"[0-9a-f]{32}")  # 16 bytes (a lease id, §14.3)
 CHALLENGE: Final = _rx(r"(?:[0-9a-f][0-9a-f]){16,64}")  # §7.2: 16 to 64 bytes
 PATH_NAME: Final = _rx(r"[A-Za-z0-9_-]{1,64}")  # §4.1: names written without brackets
 
@@ -133,6 +141,10 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "POLICY_CHANGED": "the lease was granted under another policy",
         "TRUST_SNAPSHOT_INVALID": "the current trust snapshot is not valid at {field}",
         "TRUST_DECAYED": "trust for the capability fell below the policy threshold",
+        # §14.5: standing of a lease at the manager (§14.7-§14.8).
+        "RELEASED": "the lease has been released",
+        "PARENT_ENDED": "the parent of this sub-lease has ended",
+        "CALLS_EXHAUSTED": "the sub-lease has no calls left",
     },
     "INVALID_TOKEN": {
         "TOO_LARGE": "token exceeds the size limit",
@@ -188,6 +200,28 @@ MESSAGES: Final[Mapping[str, Mapping[str, str]]] = {
         "APPROVALS_INSUFFICIENT": (
             "the review rule at {field} has fewer distinct approvals than its threshold"
         ),
+    },
+    # §14.5, copied from the spec's tables.
+    "QUOTA_EXCEEDED": {
+        "USAGE_INVALID": "the usage snapshot is not valid at {field}",
+        "PRINCIPAL_COOLDOWN": "the principal is cooling down after repeated denials ({field})",
+        "WORKSPACE_CIRCUIT_OPEN": (
+            "the workspace's circuit breaker is open after a burst of policy denials ({field})"
+        ),
+        "CONTEXT_TOO_LARGE": "the request's context exceeds the limit at {field}",
+        "CONCURRENCY_EXCEEDED": "the limit of leases in flight at {field} is reached",
+        "COMPUTE_EXCEEDED": "the compute in flight would exceed the limit at {field}",
+        "REQUESTS_EXCEEDED": "the request rate limit at {field} is reached",
+        "UNITS_EXCEEDED": "the declared units would exceed the rate limit at {field}",
+        "SPEND_EXCEEDED": "the declared spend would exceed the daily budget at {field}",
+    },
+    "SUBLEASE_DENIED": {
+        "PARENT_NOT_GOVERNED": "the parent lease has no governance claim",
+        "PARENT_IS_SUBLEASE": "the parent lease is itself a sub-lease",
+        "TOOL_NOT_IN_PARENT": "the tool is not one of the parent lease's tools",
+        "BAD_CALLS": "the call count is not in [1, 1000]",
+        "BAD_TTL": "the time to live is not a positive integer of nanoseconds",
+        "BAD_HOLDER_KEY": "the sub-lease holder key is not a valid Ed25519 public key",
     },
 }
 
@@ -1011,6 +1045,81 @@ def _governance_cross_fields(value: object, path: str) -> Fail | None:
     return None
 
 
+# --------------------------------------------------------------- §14.1 the pools member
+
+MAX_WINDOW_NS: Final = 86_400_000_000_000  # §14.1: at most one day
+MAX_SAFETY_DENIALS: Final = 10000  # §14.1 cooldown and breaker `denials`
+LIMIT_NAMES: Final = (
+    "concurrency", "requests", "units", "context_tokens", "compute", "spend_cents"
+)  # fmt: skip
+
+# §14.1 Limits: each pool an integer in [0, 2^63-1] or null (no limit), in the table's order.
+LIMITS_SCHEMA: Final = closed_object(
+    [(name, nullable(integer(0, UINT63_MAX))) for name in LIMIT_NAMES]
+)
+COOLDOWN_SCHEMA: Final = closed_object(
+    [
+        ("denials", integer(1, MAX_SAFETY_DENIALS)),
+        ("window_ns", integer(1, MAX_WINDOW_NS)),
+        ("cooldown_ns", integer(1, MAX_WINDOW_NS)),
+    ]
+)
+BREAKER_SCHEMA: Final = closed_object(
+    [
+        ("denials", integer(1, MAX_SAFETY_DENIALS)),
+        ("window_ns", integer(1, MAX_WINDOW_NS)),
+        ("open_ns", integer(1, MAX_WINDOW_NS)),
+    ]
+)
+CLAMP_SCHEMA: Final = closed_object(
+    [
+        ("spend_cents", integer(0, UINT63_MAX)),
+        ("window_ns", integer(1, MAX_WINDOW_NS)),
+        ("lease_ns", integer(1, MAX_WINDOW_NS)),
+    ]
+)
+SAFETY_SCHEMA: Final = closed_object(
+    [
+        ("cooldown", nullable(COOLDOWN_SCHEMA)),
+        ("breaker", nullable(BREAKER_SCHEMA)),
+        ("clamp", nullable(CLAMP_SCHEMA)),
+    ]
+)
+# READING: the names of `pools.workspaces` are Identifiers and those of `pools.principals` 64
+# lowercase hex (their own rules, as the policy's own `workspaces` and `principals` keys);
+# that they name a workspace / principal of the policy is the cross-field rule of §14.1.
+POOLS_SCHEMA: Final = closed_object(
+    [
+        ("rate_window_ns", integer(1, MAX_WINDOW_NS)),
+        ("org", LIMITS_SCHEMA),
+        ("workspaces", object_of(text(IDENTIFIER), LIMITS_SCHEMA)),
+        ("principals", object_of(text(HEX32), LIMITS_SCHEMA)),
+        ("safety", SAFETY_SCHEMA),
+    ]
+)
+
+
+def _pools_cross_fields(value: object, path: str) -> Fail | None:
+    """§14.1: "a `workspaces` key that is not a workspace of the policy, or a `principals` key
+    that is not a principal of the policy, is refused (path `pools.workspaces.<name>` /
+    `pools.principals.<key>`), after the rules of §13.1"."""
+    assert isinstance(value, dict)
+    pools = value["pools"]
+    if pools is None:
+        return None
+    for name, _ in _members(pools["workspaces"]):
+        if name not in value["workspaces"]:
+            return ("BAD_VALUE", child_path("pools.workspaces", name))
+    for name, _ in _members(pools["principals"]):
+        if name not in value["principals"]:
+            return ("BAD_VALUE", child_path("pools.principals", name))
+    return None
+
+
+def _all_cross_fields(value: object, path: str) -> Fail | None:
+    return _governance_cross_fields(value, path) or _pools_cross_fields(value, path)
+
+
 # §13.1 GovernancePolicy table, in its order, then the cross-field rules.
 GOVERNANCE_SCHEMA: Final = closed_object(
     [
@@ -1031,8 +1140,11 @@ GOVERNANCE_SCHEMA: Final = closed_object(
             "workspaces",
             object_of(text(IDENTIFIER), object_of(text(IDENTIFIER), ROLE_SCHEMA, min_members=1)),
         ),
+        # §14.1 "one more member". READING: judged after the members of the §13.1 table (the
+        # spec gives it no place in that table); its cross-field rules after §13.1's.
+        ("pools", nullable(POOLS_SCHEMA)),
     ],
-    after=_governance_cross_fields,
+    after=_all_cross_fields,
 )
 
 
@@ -1078,6 +1190,11 @@ def lease_policy_of(policy: Mapping[str, Any]) -> Mapping[str, Any]:
 # --------------------------------------------------------------- §13.4, §13.5 signed inputs
 
 
+MAX_DEMAND: Final = 2**53 - 1  # §14.2
+DEMAND_NAMES: Final = ("units", "context_tokens", "compute", "spend_cents")  # §14.2 order
+NO_DEMAND: Final[Mapping[str, int]] = dict.fromkeys(DEMAND_NAMES, 0)
+
+
 def request_signed_bytes(
     principal: bytes,
     workspace: str,
@@ -1086,11 +1203,16 @@ def request_signed_bytes(
     manifest_digest: bytes,
     epoch: str,
     ns: int,
+    demand: Mapping[str, int] = NO_DEMAND,
 ) -> bytes:
-    """§13.4."""
-    return det(
-        ["PDA-REQUEST-v1", principal, workspace, model, list(tools), manifest_digest, epoch, ns]
-    )
+    """§13.4 with the demand of §14.2 as the last element: ``[units, context_tokens, compute,
+    spend_cents]``."""
+    demanded = [demand[name] for name in DEMAND_NAMES]
+    material = [
+        "PDA-REQUEST-v1", principal, workspace, model, list(tools), manifest_digest, epoch, ns,
+        demanded,
+    ]  # fmt: skip
+    return det(material)
 
 
 def approval_signed_bytes(
@@ -1108,10 +1230,15 @@ def make_request(
     manifest_digest: bytes,
     epoch: str,
     ns: int,
+    demand: Mapping[str, int] | None = None,
 ) -> dict[str, object]:
-    """A GovernedRequest (§13.4) signed by the principal with key ``seed`` (tools as given)."""
+    """A GovernedRequest (§13.4, §14.2) signed by the principal with key ``seed`` (tools and
+    demand as given; no demand is all zeros)."""
     principal = public_key(seed)
-    signed = request_signed_bytes(principal, workspace, model, tools, manifest_digest, epoch, ns)
+    demanded = dict(NO_DEMAND if demand is None else demand)
+    signed = request_signed_bytes(
+        principal, workspace, model, tools, manifest_digest, epoch, ns, demanded
+    )
     return {
         "request_version": 1,
         "principal": principal.hex(),
@@ -1120,6 +1247,7 @@ def make_request(
         "tools": list(tools),
         "manifest_digest": manifest_digest.hex(),
         "requested_at": {"epoch": epoch, "ns": ns},
+        "demand": demanded,
         "signature": sign(seed, signed).hex(),
     }
 
@@ -1140,7 +1268,11 @@ def make_approval(
     }
 
 
-# §13.4 GovernedRequest, in the order of its table.
+# §14.2 demand: "each an integer in [0, 2^53-1], members in this order of judgement".
+DEMAND_SCHEMA: Final = closed_object([(name, integer(0, MAX_DEMAND)) for name in DEMAND_NAMES])
+
+# §13.4 GovernedRequest, in the order of its table, with §14.2 `demand` "after requested_at,
+# before signature".
 REQUEST_SCHEMA: Final = closed_object(
     [
         ("request_version", integer(1, 1)),
@@ -1150,6 +1282,7 @@ REQUEST_SCHEMA: Final = closed_object(
         ("tools", sorted_ids(text(IDENTIFIER), max_items=MAX_REQUEST_TOOLS)),
         ("manifest_digest", text(HEX32)),
         ("requested_at", MONOTONIC_TIME_SCHEMA),
+        ("demand", DEMAND_SCHEMA),
         ("signature", text(HEX64)),
     ]
 )
@@ -1189,6 +1322,7 @@ class Admitted:
     model: str | None
     tools: tuple[str, ...]
     request_digest: bytes
+    demand: Mapping[str, int] = dataclasses.field(default_factory=lambda: dict(NO_DEMAND))
 
 
 def policy_step(
@@ -1218,7 +1352,7 @@ def policy_step(
     at = request["requested_at"]
     signed = request_signed_bytes(
         key, request["workspace"], request["model"], request["tools"], signed_digest,
-        at["epoch"], at["ns"],
+        at["epoch"], at["ns"], request["demand"],
     )  # fmt: skip
     if not signature_verifies(key, signed, bytes.fromhex(request["signature"])):
         return denied("BAD_REQUEST_SIGNATURE")  # 4
@@ -1260,6 +1394,7 @@ def policy_step(
         model=model,
         tools=tuple(request["tools"]),
         request_digest=digest(request),
+        demand=dict(request["demand"]),
     )
 
 
@@ -1384,6 +1519,306 @@ def approval_step(
         if len(approving & requirement.reviewers) < requirement.threshold:
             return required("APPROVALS_INSUFFICIENT", requirement.field)  # 6
     return digest(given)
+
+
+# ------------------------------------------------------------- §14.3 the usage snapshot
+
+USAGE_LIMITS: Final = SNAPSHOT_LIMITS  # §14.3: "the trust snapshot limits of §9"
+MAX_DAY: Final = 2**31 - 1  # §14.3
+MAX_USAGE_ITEMS: Final = 10000  # §14.3
+# §14.3: a denial's code is "one of the codes of the catalog (§5, §13.9, §14.5)".
+DENIAL_CODES: Final = (
+    "INVALID_MANIFEST",
+    "LEASE_EXPIRED",
+    "INSUFFICIENT_TRUST",
+    "HRC_REQUIRED",
+    "LEASE_REVOKED",
+    "INVALID_TOKEN",
+    "UNAVAILABLE",
+    "POLICY_DENIED",
+    "APPROVAL_REQUIRED",
+    "QUOTA_EXCEEDED",
+    "SUBLEASE_DENIED",
+)
+
+
+def array_of(item: Rule, max_items: int) -> Rule:
+    """An array (its type, its item count), then each item in order by ``item``."""
+
+    def rule(value: object, path: str) -> Fail | None:
+        if type(value) is not list:
+            return ("WRONG_TYPE", path)
+        assert isinstance(value, list)
+        if len(value) > max_items:
+            return ("TOO_MANY_ITEMS", path)
+        for index, element in enumerate(value):
+            failure = item(element, index_path(path, index))
+            if failure:
+                return failure
+        return None
+
+    return rule
+
+
+# §14.3, in the order of its table.
+RESERVATION_SCHEMA: Final = closed_object(
+    [
+        ("lease_id", text(HEX16)),
+        ("principal", text(HEX32)),
+        ("workspace", text(IDENTIFIER)),
+        ("clock_epoch", text(EPOCH_ID)),
+        ("granted_at_ns", integer(0, UINT63_MAX)),
+        ("expires_at_ns", integer(0, UINT63_MAX)),
+        ("day", integer(0, MAX_DAY)),
+        ("open", boolean),
+        ("units", integer(0, MAX_DEMAND)),
+        ("compute", integer(0, MAX_DEMAND)),
+        ("spend_cents", integer(0, UINT63_MAX)),
+    ]
+)
+DENIAL_SCHEMA: Final = closed_object(
+    [
+        ("principal", text(HEX32)),
+        ("workspace", text(IDENTIFIER)),
+        ("clock_epoch", text(EPOCH_ID)),
+        ("at_ns", integer(0, UINT63_MAX)),
+        ("code", one_of(*DENIAL_CODES)),
+    ]
+)
+USAGE_SCHEMA: Final = closed_object(
+    [
+        ("usage_version", integer(1, 1)),
+        ("day", integer(0, MAX_DAY)),
+        ("reservations", array_of(RESERVATION_SCHEMA, MAX_USAGE_ITEMS)),
+        ("denials", array_of(DENIAL_SCHEMA, MAX_USAGE_ITEMS)),
+    ]
+)
+
+
+def validate_usage(usage: object) -> Fail | None:
+    """§14.3/§14.4 check 1: the snapshot walked with §4.1 and the trust-snapshot limits, its
+    paths under ``usage`` (``usage.reservations[0].day``).
+
+    READING: ``usage`` is "a UsageSnapshot or null", and check 1 asks for a well-formed
+    UsageSnapshot; unlike ``approvals`` (§13.6) no rule reads ``null`` as an empty one, and
+    there is no "missing" reason, so ``null`` is ``USAGE_INVALID`` at ``usage``.
+    """
+    return validate_at(usage, USAGE_LIMITS, USAGE_SCHEMA, "usage")
+
+
+def in_flight(item: Mapping[str, Any], now_epoch: str, now_ns: int) -> bool:
+    """§14.3: open, of now's epoch and ``granted_at_ns <= now.ns < expires_at_ns``."""
+    return bool(
+        item["open"]
+        and item["clock_epoch"] == now_epoch
+        and item["granted_at_ns"] <= now_ns < item["expires_at_ns"]
+    )
+
+
+def in_window(item: Mapping[str, Any], now_epoch: str, now_ns: int, window_ns: int) -> bool:
+    """§14.3: of now's epoch and ``0 <= now.ns - granted_at_ns < window_ns`` (open or not)."""
+    return bool(
+        item["clock_epoch"] == now_epoch and 0 <= now_ns - item["granted_at_ns"] < window_ns
+    )
+
+
+def recent(denial: Mapping[str, Any], now_epoch: str, now_ns: int, window_ns: int) -> bool:
+    """§14.3: a recent denial (QUOTA_EXCEEDED ones are filtered by the caller's rule)."""
+    return bool(denial["clock_epoch"] == now_epoch and 0 <= now_ns - denial["at_ns"] < window_ns)
+
+
+# --------------------------------------------------------------------- §14.4 step P
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """One scope of §14.4: its field path, its Limits (None: no limits) and its items."""
+
+    path: str
+    limits: Mapping[str, int | None] | None
+    reservations: tuple[Mapping[str, Any], ...]
+
+
+def scopes_of(
+    pools: Mapping[str, Any], usage: Mapping[str, Any], workspace: str, principal: str
+) -> list[Scope]:
+    """§14.3-§14.4: org (every item), workspace (``workspace == w``), principal (``== p``)."""
+    reservations = usage["reservations"]
+    return [
+        Scope("pools.org", pools["org"], tuple(reservations)),
+        Scope(
+            child_path("pools.workspaces", workspace),
+            pools["workspaces"].get(workspace),
+            tuple(r for r in reservations if r["workspace"] == workspace),
+        ),
+        Scope(
+            child_path("pools.principals", principal),
+            pools["principals"].get(principal),
+            tuple(r for r in reservations if r["principal"] == principal),
+        ),
+    ]
+
+
+def retry_at(epoch: str, ns: int) -> dict[str, object]:
+    return {"at": {"epoch": epoch, "ns": ns}}
+
+
+def _quota(reason: str, field: str, retry: object) -> dict[str, object]:
+    """A QUOTA_EXCEEDED DENY in its expected form: §10 plus ``retry`` (§14.5)."""
+    return {**_deny("QUOTA_EXCEEDED", reason, field), "retry": retry}
+
+
+def _removal_time(
+    items: Sequence[Mapping[str, Any]],
+    order: Callable[[Mapping[str, Any]], tuple[int, str]],
+    passes: Callable[[Sequence[Mapping[str, Any]]], bool],
+) -> Mapping[str, Any] | None:
+    """§14.4 retry: remove ``items`` one by one in ``order`` until ``passes``; the last one
+    removed, or None when the check fails even with none left."""
+    remaining = sorted(items, key=order)
+    if not passes([]):
+        return None
+    removed: Mapping[str, Any] | None = None
+    while not passes(remaining):
+        removed = remaining.pop(0)
+    return removed
+
+
+Item = Mapping[str, Any]
+Member = Callable[[Item], bool]
+Order = Callable[[Item], tuple[int, str]]
+
+
+def in_flight_now(now_epoch: str, now_ns: int) -> Member:
+    return lambda item: in_flight(item, now_epoch, now_ns)
+
+
+def in_window_now(now_epoch: str, now_ns: int, window_ns: int) -> Member:
+    return lambda item: in_window(item, now_epoch, now_ns, window_ns)
+
+
+def _fits(items: Sequence[Item], *, weight: str | None, need: int, cap: int) -> bool:
+    """``(number of items, or sum of their weight) + need <= cap`` (§14.4 checks 5-8)."""
+    used = len(items) if weight is None else sum(int(item[weight]) for item in items)
+    return used + need <= cap
+
+
+def _by_expiry(item: Item) -> tuple[int, str]:
+    return (item["expires_at_ns"], item["lease_id"])
+
+
+def _by_grant(item: Item) -> tuple[int, str]:
+    return (item["granted_at_ns"], item["lease_id"])
+
+
+def _expiry(item: Item) -> int:
+    return int(item["expires_at_ns"])
+
+
+def _grant_plus(window_ns: int) -> Callable[[Item], int]:
+    return lambda item: int(item["granted_at_ns"]) + window_ns
+
+
+def pools_step(
+    governance: Mapping[str, Any],
+    admitted: Admitted,
+    now_epoch: str,
+    now_ns: int,
+    usage: object,
+) -> dict[str, object] | bool:
+    """§14.4 checks 1-9 (first failure decides): a QUOTA_EXCEEDED DENY with its ``retry``, or
+    whether the grant is clamped."""
+    pools = governance["pools"]
+    failure = validate_usage(usage)
+    if failure:
+        return _quota("USAGE_INVALID", failure[1], None)  # 1
+    assert isinstance(usage, dict)
+    principal, workspace = admitted.principal.hex(), admitted.workspace
+    demand = admitted.demand
+    safety = pools["safety"]
+
+    cooldown = safety["cooldown"]
+    if cooldown is not None:  # 2: any code but QUOTA_EXCEEDED, any workspace
+        times = [
+            denial["at_ns"]
+            for denial in usage["denials"]
+            if denial["principal"] == principal
+            and denial["code"] != "QUOTA_EXCEEDED"
+            and recent(denial, now_epoch, now_ns, cooldown["window_ns"])
+        ]
+        if len(times) >= cooldown["denials"]:
+            until = max(times) + cooldown["cooldown_ns"]
+            if now_ns < until:
+                return _quota(
+                    "PRINCIPAL_COOLDOWN", "pools.safety.cooldown", retry_at(now_epoch, until)
+                )
+    breaker = safety["breaker"]
+    if breaker is not None:  # 3: POLICY_DENIED only, any principal
+        times = [
+            denial["at_ns"]
+            for denial in usage["denials"]
+            if denial["workspace"] == workspace
+            and denial["code"] == "POLICY_DENIED"
+            and recent(denial, now_epoch, now_ns, breaker["window_ns"])
+        ]
+        if len(times) >= breaker["denials"]:
+            until = max(times) + breaker["open_ns"]
+            if now_ns < until:
+                return _quota(
+                    "WORKSPACE_CIRCUIT_OPEN", "pools.safety.breaker", retry_at(now_epoch, until)
+                )
+
+    scopes = scopes_of(pools, usage, workspace, principal)
+
+    def limit(scope: Scope, name: str) -> int | None:
+        return None if scope.limits is None else scope.limits[name]
+
+    for scope in scopes:  # 4
+        cap = limit(scope, "context_tokens")
+        if cap is not None and not demand["context_tokens"] <= cap:
+            return _quota("CONTEXT_TOO_LARGE", child_path(scope.path, "context_tokens"), None)
+
+    window_ns = pools["rate_window_ns"]
+    flying = in_flight_now(now_epoch, now_ns)
+    windowed = in_window_now(now_epoch, now_ns, window_ns)
+    # 5-8: (reason, pool, which reservations count, their weight (None: one each), the
+    # request's own weight, the order of removal, the retry time of the last one removed).
+    leaves = _grant_plus(window_ns)
+    counted: list[tuple[str, str, Member, str | None, int, Order, Callable[[Item], int]]] = [
+        ("CONCURRENCY_EXCEEDED", "concurrency", flying, None, 1, _by_expiry, _expiry),
+        ("COMPUTE_EXCEEDED", "compute", flying, "compute", demand["compute"], _by_expiry, _expiry),
+        ("REQUESTS_EXCEEDED", "requests", windowed, None, 1, _by_grant, leaves),
+        ("UNITS_EXCEEDED", "units", windowed, "units", demand["units"], _by_grant, leaves),
+    ]  # fmt: skip
+    for reason, name, member, weight, need, order, time_of in counted:
+        for scope in scopes:  # "for the org, then the workspace, then the principal"
+            cap = limit(scope, name)
+            if cap is None:  # "A null limit passes."
+                continue
+            fits = functools.partial(_fits, weight=weight, need=need, cap=cap)
+            items = [r for r in scope.reservations if member(r)]
+            if not fits(items):
+                last = _removal_time(items, order, fits)
+                retry = None if last is None else retry_at(now_epoch, time_of(last))
+                return _quota(reason, child_path(scope.path, name), retry)
+    for scope in scopes:  # 9
+        cap = limit(scope, "spend_cents")
+        if cap is None:
+            continue
+        spent = sum(r["spend_cents"] for r in scope.reservations if r["day"] == usage["day"])
+        if not spent + demand["spend_cents"] <= cap:
+            retry = None if demand["spend_cents"] > cap else {"day": usage["day"] + 1}
+            return _quota("SPEND_EXCEEDED", child_path(scope.path, "spend_cents"), retry)
+
+    clamp = safety["clamp"]
+    if clamp is None:
+        return False
+    spike = sum(
+        r["spend_cents"]
+        for r in usage["reservations"]
+        if r["workspace"] == workspace and in_window(r, now_epoch, now_ns, clamp["window_ns"])
+    )
+    return bool(spike >= clamp["spend_cents"])
 
 
 # --------------------------------------------------------------------- §13.10 the claim
@@ -1528,6 +1963,7 @@ def governance_policy_document(
                 "viewer": {"capabilities": ["files.read"], "models": [], "tools": ["fs.read"]},
             },
         },
+        "pools": None,  # §14.1: no pools unless a test gives some
     }
     document.update(changes)
     return document
@@ -1616,10 +2052,13 @@ def ref_decide(
     *,
     request: object | None = None,
     approvals: object | None = None,
+    usage: object | None = None,
 ) -> dict[str, object]:
     """§4 (and §13.6 for a governed authority): the decision in the ``expected`` form of a §10
     decision vector. ``request`` and ``approvals`` are read only by a governed authority (a
-    policy with ``governance_version``); without governance they are ignored (§13).
+    policy with ``governance_version``); without governance they are ignored (§13). ``usage``
+    is read only when the governance policy has ``pools`` (§14.4, step P after step 3); a
+    QUOTA_EXCEEDED DENY has ``retry``, a clamped GRANT ``"clamped": true`` (§14.4-§14.5).
 
     Raises ``RefPolicyError`` for a policy that §3.4 (or §13.1) refuses: no decision is made.
     """
@@ -1670,6 +2109,14 @@ def ref_decide(
     if score < pol["trust_threshold"][sensitivity]:
         return _deny("INSUFFICIENT_TRUST", "BELOW_THRESHOLD")
 
+    # Step P (§14.4): admission, when the governance policy has pools.
+    clamped = False
+    if governance is not None and admitted is not None and governance["pools"] is not None:
+        admission = pools_step(governance, admitted, now_epoch, now_ns, usage)
+        if isinstance(admission, dict):
+            return admission
+        clamped = admission
+
     # Step A (§13.8): approvals, when review is required; else not parsed, not bound.
     approvals_digest: bytes | None = None
     if governance is not None and admitted is not None:
@@ -1694,6 +2141,9 @@ def ref_decide(
     # Step 5: GRANT (§4 last paragraph, §6; §13.10 for a governed authority).
     issued_at = now_ns
     expires_at = min(now_ns + pol["lease_duration_ns"][sensitivity], window["not_after_ns"])
+    if clamped:  # §14.4 Clamp: "also at most now.ns + clamp.lease_ns"
+        assert governance is not None
+        expires_at = min(expires_at, now_ns + governance["pools"]["safety"]["clamp"]["lease_ns"])
     issuer_kid = bytes.fromhex(pol["issuer_kid"])
     trust_digest = digest(snapshot)
     if admitted is None:
@@ -1730,17 +2180,106 @@ def ref_decide(
     }
     if admitted is not None:
         claims[GOVERNANCE_CLAIM] = governance_claim(admitted, approvals_digest)  # §13.10
+    result = mint_grant(signing_seed, claims)
+    if clamped:
+        result["clamped"] = True  # §14.4: "and says so"
+    return result
+
+
+def mint_grant(signing_seed: bytes, claims: Mapping[int, object]) -> dict[str, object]:
+    """§6.1/§6.5: sign ``claims`` as a token; the GRANT in the expected form of §10."""
+    issuer_kid = thumbprint(public_key(signing_seed))
     protected = det({1: -19, 4: issuer_kid})
-    payload = det(claims)
+    payload = det(dict(claims))
     token = cose_sign1(protected, {}, payload, sign1(signing_seed, protected, payload))
+    lease_id, manifest_digest = claims[7], claims[-65538]
+    assert isinstance(lease_id, bytes) and isinstance(manifest_digest, bytes)
     return {
         "decision": "GRANT",
         "lease_id": lease_id.hex(),
         "token": token.hex(),
         "manifest_digest": manifest_digest.hex(),
-        "issued_at_ns": issued_at,
-        "expires_at_ns": expires_at,
+        "issued_at_ns": claims[-65542],
+        "expires_at_ns": claims[-65543],
     }
+
+
+# ======================================================================= §14.8 sub-leases
+
+PARENT_CLAIM: Final = -65548  # §14.8
+MAX_CALLS: Final = 1000  # §14.8
+SUBLEASE_ID_CONTEXT: Final = "PDA-SUBLEASE-ID-v1"
+
+
+def sublease_id_of(
+    parent_lease_id: bytes,
+    tool: str,
+    calls: int,
+    ttl_ns: int,
+    holder_public_key: bytes,
+    epoch: str,
+    ns: int,
+) -> bytes:
+    """§14.8: ``H(det(["PDA-SUBLEASE-ID-v1", parent_lease_id, tool, calls, ttl_ns,
+    holder_public_key_bytes, now.epoch, now.ns]))[0:16]``."""
+    material = [
+        SUBLEASE_ID_CONTEXT, parent_lease_id, tool, calls, ttl_ns, holder_public_key, epoch, ns
+    ]  # fmt: skip
+    return H(det(material))[:16]
+
+
+def ref_derive(
+    signing_seed: bytes,
+    parent_claims: Mapping[int, Any],
+    now: Mapping[str, object],
+    tool: object,
+    calls: object,
+    ttl_ns: object,
+    holder_public_key: object,
+) -> dict[str, object]:
+    """§14.8 ``derive``: a GRANT of the child (expected form of §10) or a DENY.
+
+    READING: "its time standing (§8 steps 1-2: LEASE_EXPIRED reasons)" is taken as the time
+    steps of §8, i.e. steps 1-3 (EPOCH_MISMATCH, NOT_YET_VALID, EXPIRED): with steps 1-2 only,
+    an expired parent would give a child with ``expires_at_ns <= issued_at_ns``, which §6.3 and
+    §7.3 step 10 forbid ("a GRANT always carries a complete, signed lease token").
+    """
+    now_epoch, now_ns = _time(now)
+
+    def denied(reason: str) -> dict[str, object]:
+        return _deny("SUBLEASE_DENIED", reason)
+
+    if GOVERNANCE_CLAIM not in parent_claims:
+        return denied("PARENT_NOT_GOVERNED")
+    if PARENT_CLAIM in parent_claims:
+        return denied("PARENT_IS_SUBLEASE")
+    if parent_claims[-65541] != now_epoch:
+        return _deny("LEASE_EXPIRED", "EPOCH_MISMATCH")
+    if not parent_claims[-65542] <= now_ns:
+        return _deny("LEASE_EXPIRED", "NOT_YET_VALID")
+    if not now_ns < parent_claims[-65543]:
+        return _deny("LEASE_EXPIRED", "EXPIRED")
+    governance = parent_claims[GOVERNANCE_CLAIM]
+    if type(tool) is not str or tool not in governance["tools"]:
+        return denied("TOOL_NOT_IN_PARENT")
+    if type(calls) is not int or not 1 <= calls <= MAX_CALLS:
+        return denied("BAD_CALLS")
+    if type(ttl_ns) is not int or not 1 <= ttl_ns <= UINT63_MAX:
+        return denied("BAD_TTL")
+    if type(holder_public_key) is not bytes or not is_valid_holder_key(holder_public_key):
+        return denied("BAD_HOLDER_KEY")
+    parent_lease_id = parent_claims[7]
+    lease_id = sublease_id_of(
+        parent_lease_id, tool, calls, ttl_ns, holder_public_key, now_epoch, now_ns
+    )
+    claims = dict(parent_claims)
+    claims[7] = lease_id
+    claims[8] = {1: cose_key(holder_public_key)}
+    claims[-65542] = now_ns
+    claims[-65543] = min(parent_claims[-65543], now_ns + ttl_ns)
+    claims[GOVERNANCE_CLAIM] = {**governance, "tools": [tool]}
+    claims[PARENT_CLAIM] = {"lease_id": parent_lease_id, "tool": tool, "calls": calls}
+    return mint_grant(signing_seed, claims)
 
 
 # ============================================================================ §7 verify
@@ -1789,14 +2328,35 @@ def governance_claim_is_well_formed(value: object) -> bool:
     )
 
 
+def parent_claim_is_well_formed(value: object) -> bool:
+    """§14.8 claim -65548: exactly ``{"lease_id": bstr(16), "tool": text, "calls": uint}``.
+
+    READING: ``tool`` obeys the rule of a tool id (an Identifier, §13.4; "every text value
+    obeys its §3 rule"); ``calls`` is a CDDL ``uint`` as the table says (not re-judged against
+    [1, 1000], which is derive's rule).
+    """
+    if type(value) is not dict or set(value) != {"lease_id", "tool", "calls"}:
+        return False
+    calls = value["calls"]
+    return (
+        _is_bstr(value["lease_id"], 16)
+        and _is_text(value["tool"], IDENTIFIER)
+        and type(calls) is int
+        and 0 <= calls <= 2**64 - 1
+    )
+
+
 def claims_are_well_formed(claims: object) -> bool:
     """§7.3 step 10: exactly the claims of §6.3 with their types (CDDL ``LeaseClaims``), with or
     without the governance claim of §13.10 (which, when present, is checked exactly)."""
     if type(claims) is not dict:
         return False
-    if set(claims) not in (_CLAIM_KEYS, _CLAIM_KEYS | {GOVERNANCE_CLAIM}):
-        return False
+    governed = _CLAIM_KEYS | {GOVERNANCE_CLAIM}
+    if set(claims) not in (_CLAIM_KEYS, governed, governed | {PARENT_CLAIM}):
+        return False  # §14.8: the parent claim only together with the governance claim
     if GOVERNANCE_CLAIM in claims and not governance_claim_is_well_formed(claims[GOVERNANCE_CLAIM]):
+        return False
+    if PARENT_CLAIM in claims and not parent_claim_is_well_formed(claims[PARENT_CLAIM]):
         return False
     cnf = claims[8]
     if type(cnf) is not dict or set(cnf) != {1}:

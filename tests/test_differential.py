@@ -335,6 +335,18 @@ def model_runs_vector(vector: dict[str, Any]) -> dict[str, object]:
             given_input["hrc_token"],
             request=given_input.get("request"),
             approvals=given_input.get("approvals"),
+            usage=given_input.get("usage"),
+        )
+    if vector["kind"] == "sublease":
+        holder = given_input["holder_public_key"]
+        return ref.ref_derive(
+            bytes.fromhex(given_input["authority"]["signing_seed"]),
+            ref.token_claims(bytes.fromhex(given_input["parent_token"])),
+            given_input["now"],
+            given_input["tool"],
+            given_input["calls"],
+            given_input["ttl_ns"],
+            bytes.fromhex(holder) if isinstance(holder, str) else holder,
         )
     if vector["kind"] == "verification":
         return ref.ref_verify(
@@ -365,7 +377,7 @@ def test_model_reproduces_committed_vector(path: Path) -> None:
 
 def test_there_are_vectors_of_every_kind() -> None:
     kinds = {json.loads(p.read_text(encoding="utf-8"))["kind"] for p in VECTOR_DIR.glob("*.json")}
-    assert kinds == {"decision", "verification", "standing"}
+    assert kinds == {"decision", "verification", "standing", "sublease"}
 
 
 # ---------------------------------------------------------------------------------- targeted limits

@@ -283,6 +283,11 @@ BROKEN_POLICIES: dict[str, Callable[[dict[str, Any]], None]] = {
     "a container of more than 10000 members": _set(
         ["tools"], {f"t{i}": "read" for i in range(10001)}
     ),
+    # §14.1: `pools` is required (null or the pools object); its rules are in
+    # test_pools_reference.py, these few keep the differential refusal test honest here too.
+    "pools is missing": _drop(["pools"]),
+    "pools is not an object": _set(["pools"], []),
+    "pools is an empty object": _set(["pools"], {}),
 }
 
 
@@ -544,12 +549,65 @@ MALFORMED_REQUESTS: list[tuple[object, str]] = [
     (_tampered(request(), signature="00" * 63), "request.signature"),
     (_tampered(request(), model=1.5), "request.model"),  # the walk (FLOAT) comes first
     (_tampered(request(), inputs={"x": 1.5}), "request.inputs.x"),
+    # §14.2: `demand` after requested_at, before signature; its members in their order.
+    ({k: v for k, v in request().items() if k != "demand"}, "request.demand"),
+    (
+        {k: v for k, v in request().items() if k not in ("demand", "signature")},
+        "request.demand",
+    ),
+    (_tampered(request(), demand=None), "request.demand"),
+    (_malformed(["demand", "units"], -1), "request.demand.units"),
+    (_malformed(["demand", "units"], True), "request.demand.units"),
+    (_malformed(["demand", "context_tokens"], 2**53), "request.demand.context_tokens"),
+    (_malformed(["demand", "compute"], "4"), "request.demand.compute"),
+    (_malformed(["demand", "spend_cents"], None), "request.demand.spend_cents"),
+    (_malformed(["demand", "extra"], 0), "request.demand.extra"),
+    (
+        _tampered(request(), demand={"units": -1, "context_tokens": -1}),
+        "request.demand.units",
+    ),
+    (
+        _tampered(request(), demand={"context_tokens": 0, "compute": 0, "spend_cents": 0}),
+        "request.demand.units",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("req", "field"), MALFORMED_REQUESTS)
 def test_malformed_request_field(req: object, field: str) -> None:
     expect_deny(decide(req), "POLICY_DENIED", "REQUEST_MALFORMED", field)
+
+
+def test_the_signature_covers_the_demand() -> None:
+    """§14.2: the demand is the last element of the signed array; a request without pools to
+    judge it still carries and signs it."""
+    demand = {"units": 1200, "context_tokens": 8000, "compute": 4, "spend_cents": 25}
+    req = ref.make_request(
+        seed("alice"), "research", "local-small", ["fs.read"], DIGEST, EPOCH, NOW_NS - 10, demand
+    )
+    assert req["demand"] == demand
+    signed = ref.det(
+        [
+            "PDA-REQUEST-v1", bytes.fromhex(ALICE), "research", "local-small", ["fs.read"],
+            DIGEST, EPOCH, NOW_NS - 10, [1200, 8000, 4, 25],
+        ]
+    )  # fmt: skip
+    assert ref.signature_verifies(
+        bytes.fromhex(ALICE), signed, bytes.fromhex(str(req["signature"]))
+    )
+    granted = decide(req)
+    assert granted["decision"] == "GRANT"
+    assert claims_of(granted)[-65547]["request"] == ref.digest(req)
+    for name, value in demand.items():
+        changed = _tampered(req, demand={**demand, name: value + 1})
+        expect_deny(decide(changed), "POLICY_DENIED", "BAD_REQUEST_SIGNATURE", None)
+    # The §13.4 bytes without the demand are not what is signed.
+    decoded = ref.strict_decode(signed, max_depth=4)
+    assert isinstance(decoded, list)
+    without = ref.det(decoded[:-1])
+    assert not ref.signature_verifies(
+        bytes.fromhex(ALICE), without, bytes.fromhex(str(req["signature"]))
+    )
 
 
 def test_request_age_boundary_and_signed_content() -> None:

@@ -55,6 +55,7 @@ def expected_example() -> dict[str, Any]:
         "governance_version": 1,
         "org": "acme",
         "version": 1,
+        "pools": None,
         "lease_policy": {
             "policy_version": 1,
             "sequence": 1,

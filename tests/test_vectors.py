@@ -100,6 +100,16 @@ def _spec_catalog() -> dict[str, dict[str, dict[str, str]]]:
             if line.startswith("| `") and len(cells) == 3:
                 rows[cells[0]] = {"message": cells[1], "recommendation": cells[2]}
         result[code.group(1)] = rows
+    # The pool and sub-lease categories (§14.5), and three more LEASE_REVOKED reasons.
+    pools = text.split("### 14.5 Catalog additions", 1)[1].split("\n### 14.6", 1)[0]
+    for block in re.split(r"\n(?=`[A-Z_]+` — )", pools)[1:]:
+        code = re.match(r"`([A-Z_]+)`", block)
+        assert code, block[:80]
+        rows = result.setdefault(code.group(1), {})
+        for line in block.splitlines():
+            cells = re.findall(r"`([^`]*)`", line)
+            if line.startswith("| `") and len(cells) == 3:
+                rows[cells[0]] = {"message": cells[1], "recommendation": cells[2]}
     return result
 
 

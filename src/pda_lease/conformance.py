@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -19,12 +19,13 @@ import attrs
 from pda_lease.kernel import cbor
 from pda_lease.kernel.catalog import Deny
 from pda_lease.kernel.crypto import Ed25519Signer, cose_key_thumbprint
-from pda_lease.kernel.decide import Active, Authority, Grant, decide, sign_hrc, standing
+from pda_lease.kernel.decide import Active, Authority, Grant, decide, derive, sign_hrc, standing
 from pda_lease.kernel.errors import InvalidLease, UsageError
 from pda_lease.kernel.governance import policy_from_json, sign_approval, sign_request
 from pda_lease.kernel.inputs import LeasePolicy, MonotonicTime
 from pda_lease.kernel.token import (
     decode_unverified,
+    open_token,
     sig_structure,
     sign_holder_proof,
     verify_token,
@@ -68,6 +69,7 @@ def run_decision(document: object) -> dict[str, object]:
         document.get("hrc_token"),
         document.get("request"),
         document.get("approvals"),
+        document.get("usage"),
     )
     return decision.to_json()
 
@@ -149,7 +151,41 @@ def standing_to_json(result: Active | Deny) -> dict[str, object]:
     }
 
 
-_RUNNERS = {"decision": run_decision, "verification": run_verification, "standing": run_standing}
+def run_sublease(document: object) -> dict[str, object]:
+    """Run a sub-lease ``input`` (spec §14.8): derive a child from a parent token."""
+    if type(document) is not dict:
+        raise UsageError("a sub-lease input is a JSON object")
+    authority_doc = _field(document, "authority")
+    if type(authority_doc) is not dict:
+        raise UsageError("authority must be an object")
+    seed = _hex(_field(authority_doc, "signing_seed"), 32, "authority.signing_seed")
+    authority = Authority(Ed25519Signer(seed), policy_from_json(_field(authority_doc, "policy")))
+    try:
+        parent = open_token(
+            _hex(_field(document, "parent_token"), None, "parent_token"),
+            issuer_public_key=authority.public_key,
+        )
+    except InvalidLease as invalid:
+        raise UsageError(f"a sub-lease needs a valid parent token: {invalid}") from None
+    holder = _field(document, "holder_public_key")
+    decision = derive(
+        authority,
+        parent,
+        MonotonicTime.from_json(_field(document, "now")),
+        _field(document, "tool"),
+        _field(document, "calls"),
+        _field(document, "ttl_ns"),
+        bytes.fromhex(holder) if type(holder) is str and len(holder) % 2 == 0 else holder,
+    )
+    return decision.to_json()
+
+
+_RUNNERS = {
+    "decision": run_decision,
+    "verification": run_verification,
+    "standing": run_standing,
+    "sublease": run_sublease,
+}
 
 
 def run_vector(vector: object) -> dict[str, object]:
@@ -157,7 +193,7 @@ def run_vector(vector: object) -> dict[str, object]:
         raise UsageError("a vector is a JSON object")
     runner = _RUNNERS.get(vector.get("kind"))  # type: ignore[arg-type]
     if runner is None:
-        raise UsageError("vector kind must be 'decision', 'verification' or 'standing'")
+        raise UsageError("vector kind must be 'decision', 'verification', 'standing' or 'sublease'")
     return runner(_field(vector, "input"))
 
 
@@ -792,6 +828,94 @@ def governance_policy(version: int = 1) -> dict[str, Any]:
                 },
             },
         },
+        "pools": None,
+    }
+
+
+def pools_policy() -> dict[str, Any]:
+    """The pooled vectors' policy (§14.1): the governance policy with pools and safety."""
+    policy = governance_policy()
+    limits = dict.fromkeys(
+        ("concurrency", "requests", "units", "context_tokens", "compute", "spend_cents")
+    )
+    policy["pools"] = {
+        "rate_window_ns": 60 * SECOND,
+        "org": {
+            **limits,
+            "concurrency": 3,
+            "requests": 4,
+            "units": 1000,
+            "context_tokens": 8000,
+            "compute": 10,
+            "spend_cents": 500,
+        },
+        "workspaces": {"research": {**limits, "concurrency": 2, "spend_cents": 300}},
+        "principals": {ALICE.public_key.hex(): {**limits, "compute": 6}},
+        "safety": {
+            "cooldown": {"denials": 3, "window_ns": 30 * SECOND, "cooldown_ns": 20 * SECOND},
+            "breaker": {"denials": 4, "window_ns": 30 * SECOND, "open_ns": 40 * SECOND},
+            "clamp": {"spend_cents": 200, "window_ns": 60 * SECOND, "lease_ns": 5 * SECOND},
+        },
+    }
+    return policy
+
+
+def reservation(
+    index: int,
+    *,
+    principal: Ed25519Signer = ALICE,
+    workspace: str = "research",
+    granted_s: int = 90,
+    expires_s: int = 150,
+    open_: bool = True,
+    units: int = 0,
+    compute: int = 0,
+    spend_cents: int = 0,
+    day: int = 20426,
+    epoch: str = EPOCH,
+) -> dict[str, object]:
+    return {
+        "lease_id": f"{index:032x}",
+        "principal": principal.public_key.hex(),
+        "workspace": workspace,
+        "clock_epoch": epoch,
+        "granted_at_ns": granted_s * SECOND,
+        "expires_at_ns": expires_s * SECOND,
+        "day": day,
+        "open": open_,
+        "units": units,
+        "compute": compute,
+        "spend_cents": spend_cents,
+    }
+
+
+def denial(
+    at_s: int,
+    code: str = "POLICY_DENIED",
+    *,
+    principal: Ed25519Signer = ALICE,
+    workspace: str = "research",
+    epoch: str = EPOCH,
+) -> dict[str, object]:
+    return {
+        "principal": principal.public_key.hex(),
+        "workspace": workspace,
+        "clock_epoch": epoch,
+        "at_ns": at_s * SECOND,
+        "code": code,
+    }
+
+
+def usage_of(
+    reservations: Sequence[dict[str, object]] = (),
+    denials: Sequence[dict[str, object]] = (),
+    day: int = 20426,
+) -> dict[str, object]:
+    return {
+        "usage_version": 1,
+        "day": day,
+        "reservations": list(reservations),
+        "denials": list(denials),
     }
 
 
@@ -804,6 +928,7 @@ def request_for(
     tools: tuple[str, ...] = ("fs.read",),
     at_ns: int = 90 * SECOND,
     epoch: str = EPOCH,
+    demand: dict[str, int] | None = None,
 ) -> dict[str, object]:
     return sign_request(
         signer,
@@ -812,6 +937,7 @@ def request_for(
         tools=tools,
         manifest_digest=bytes.fromhex(manifest_digest_hex(manifest)),
         requested_at=MonotonicTime(epoch, at_ns),
+        demand=demand,
     )
 
 
@@ -835,9 +961,10 @@ def _governed(
     hrc: object = None,
     snapshot: object = None,
     policy: dict[str, Any] | None = None,
+    usage: object = None,
 ) -> Vector:
     manifest = base_manifest() if manifest is None else manifest
-    document = {
+    document: dict[str, Any] = {
         "authority": {
             "signing_seed": vector_seed("issuer").hex(),
             "policy": policy or governance_policy(),
@@ -849,6 +976,8 @@ def _governed(
         "request": request,
         "approvals": approvals,
     }
+    if usage is not None:
+        document["usage"] = usage
     return Vector(vector_id, description, "decision", document, run_decision(document))
 
 
@@ -1036,6 +1165,228 @@ def governed_standing_vectors() -> Iterator[Vector]:
         )
 
 
+def pool_vectors() -> Iterator[Vector]:
+    """Step P (§14.4): each reason, its field and retry, at and past each limit."""
+    m = base_manifest()
+    policy = pools_policy()
+
+    def pooled(
+        vector_id: str,
+        description: str,
+        usage: object,
+        demand: dict[str, int] | None = None,
+        **request: Any,
+    ) -> Vector:
+        return _governed(
+            vector_id,
+            description,
+            policy=policy,
+            request=request_for(m, demand=demand, **request),
+            usage=usage,
+        )
+
+    zero = {"units": 0, "context_tokens": 0, "compute": 0, "spend_cents": 0}
+    yield pooled("pool-grant-empty", "nothing in flight, nothing spent", usage_of())
+    yield pooled("pool-deny-usage-missing", "a pooled policy needs a usage snapshot", None)
+    yield pooled(
+        "pool-deny-usage-malformed",
+        "a reservation with a float is refused at its path",
+        usage_of([{**reservation(1), "units": 1.5}]),
+    )
+    yield pooled(
+        "pool-deny-context",
+        "8001 context tokens against the org's 8000",
+        usage_of(),
+        {**zero, "context_tokens": 8001},
+    )
+    yield pooled(
+        "pool-grant-context-at-limit",
+        "exactly the org's 8000 context tokens",
+        usage_of(),
+        {**zero, "context_tokens": 8000},
+    )
+    two = [reservation(1, expires_s=130), reservation(2, expires_s=120)]
+    yield pooled(
+        "pool-deny-concurrency-workspace",
+        "two leases in flight in research (limit 2): retry when the first expires (120 s)",
+        usage_of(two),
+    )
+    yield pooled(
+        "pool-grant-concurrency-expired-and-closed",
+        "an expired lease, a closed one and one of another epoch are not in flight",
+        usage_of(
+            [
+                reservation(1, expires_s=100),
+                reservation(2, open_=False),
+                reservation(3, epoch=OTHER_EPOCH),
+                reservation(4),
+            ]
+        ),
+    )
+    yield pooled(
+        "pool-deny-concurrency-org",
+        "three in flight in the org (limit 3), judged before the workspace",
+        usage_of(
+            [
+                reservation(1, workspace="ops", expires_s=140),
+                reservation(2, workspace="ops", expires_s=110),
+                reservation(3, workspace="ops", expires_s=125),
+            ]
+        ),
+    )
+    yield pooled(
+        "pool-deny-compute-principal",
+        "alice has 4 compute in flight in ops (her limit 6) and asks for 3: retry at 110 s",
+        usage_of(
+            [
+                reservation(1, workspace="ops", compute=1, expires_s=110),
+                reservation(2, workspace="ops", compute=3, expires_s=130),
+            ]
+        ),
+        {**zero, "compute": 3},
+    )
+    yield pooled(
+        "pool-deny-compute-never",
+        "7 compute can never fit alice's 6: no retry",
+        usage_of(),
+        {**zero, "compute": 7},
+    )
+    window = [reservation(i, granted_s=40 + 10 * i, expires_s=45 + 10 * i) for i in range(1, 5)]
+    yield pooled(
+        "pool-deny-requests",
+        "four grants in the last 60 s (limit 4): retry when the oldest (50 s) leaves, at 110 s",
+        usage_of(window),
+    )
+    yield pooled(
+        "pool-grant-requests-window-edge",
+        "a grant exactly 60 s ago has left the window",
+        usage_of([reservation(i, granted_s=40 + 10 * i, expires_s=45 + 10 * i) for i in range(4)]),
+    )
+    yield pooled(
+        "pool-deny-units",
+        "900 units in the window plus 200 exceed 1000: retry when 100 are gone",
+        usage_of(
+            [
+                reservation(1, granted_s=70, expires_s=71, units=100),
+                reservation(2, granted_s=80, expires_s=81, units=800),
+            ]
+        ),
+        {**zero, "units": 200},
+    )
+    spent = [
+        reservation(1, granted_s=10, expires_s=20, open_=False, spend_cents=250),
+        reservation(2, granted_s=10, expires_s=20, open_=False, spend_cents=40, day=20425),
+    ]
+    yield pooled(
+        "pool-deny-spend-workspace",
+        "250 cents spent today in research (budget 300) plus 60: retry tomorrow",
+        usage_of(spent),
+        {**zero, "spend_cents": 60},
+    )
+    yield pooled(
+        "pool-grant-spend-at-budget",
+        "yesterday's spend does not count: 250 + 50 is exactly research's 300",
+        usage_of(spent),
+        {**zero, "spend_cents": 50},
+    )
+    yield pooled(
+        "pool-deny-cooldown",
+        "three recent denials of alice (not quota ones): cooling down until 115 s",
+        usage_of(
+            denials=[
+                denial(80, "APPROVAL_REQUIRED"),
+                denial(95),
+                denial(71, "HRC_REQUIRED"),
+                denial(70, "INSUFFICIENT_TRUST"),
+                denial(99, "QUOTA_EXCEEDED"),
+            ]
+        ),
+    )
+    yield pooled(
+        "pool-deny-breaker",
+        "four POLICY_DENIED in research by anyone within 30 s: open until 135 s",
+        usage_of(
+            denials=[
+                denial(75, principal=CI_BOT),
+                denial(80, principal=CI_BOT),
+                denial(90, principal=OUTSIDER),
+                denial(95, principal=OUTSIDER),
+            ]
+        ),
+    )
+    yield pooled(
+        "pool-grant-clamped",
+        "200 cents granted in research within the clamp window: the lease ends 5 s after now",
+        usage_of([reservation(1, open_=False, spend_cents=200)]),
+    )
+
+
+def _parent_grant() -> tuple[dict[str, Any], dict[str, object]]:
+    m = base_manifest()
+    document = {
+        "authority": {"signing_seed": vector_seed("issuer").hex(), "policy": governance_policy()},
+        "manifest": m,
+        "trust_snapshot": base_snapshot(),
+        "now": now_at(100 * SECOND),
+        "hrc_token": None,
+        "request": request_for(m, tools=("fs.read", "web.fetch")),
+        "approvals": [approval_for(m, BOB), approval_for(m, CAROL)],
+    }
+    return document, run_decision(document)
+
+
+def sublease_vectors() -> Iterator[Vector]:
+    """Sub-leases (§14.8): the child of a governed lease, and each refusal."""
+    document, grant = _parent_grant()
+    ungoverned_doc = {
+        "authority": {"signing_seed": vector_seed("issuer").hex(), "policy": base_policy()},
+        "manifest": base_manifest(),
+        "trust_snapshot": base_snapshot(),
+        "now": now_at(100 * SECOND),
+    }
+    ungoverned = run_decision(ungoverned_doc)
+    child_base = {
+        "authority": document["authority"],
+        "parent_token": grant["token"],
+        "now": now_at(110 * SECOND),
+        "tool": "web.fetch",
+        "calls": 3,
+        "ttl_ns": 5 * SECOND,
+        "holder_public_key": OTHER_HOLDER.public_key.hex(),
+    }
+    child = run_sublease(child_base)
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("sublease-grant", "one tool, three calls, 5 s", {}),
+        ("sublease-grant-parent-expiry", "a long ttl ends with the parent", {"ttl_ns": 10**15}),
+        (
+            "sublease-deny-not-governed",
+            "an ungoverned lease names no tools",
+            {
+                "authority": ungoverned_doc["authority"],
+                "parent_token": ungoverned["token"],
+            },
+        ),
+        ("sublease-deny-of-sublease", "no grandchildren", {"parent_token": child["token"]}),
+        (
+            "sublease-deny-parent-expired",
+            "the parent's time is up",
+            {"now": now_at(10**6 * SECOND)},
+        ),
+        ("sublease-deny-tool", "a tool the parent was not granted", {"tool": "fs.write"}),
+        ("sublease-deny-calls-zero", "at least one call", {"calls": 0}),
+        ("sublease-deny-calls-many", "at most 1000 calls", {"calls": 1001}),
+        ("sublease-deny-ttl", "a positive time to live", {"ttl_ns": 0}),
+        (
+            "sublease-deny-holder",
+            "a holder key that is not a valid point",
+            {"holder_public_key": "00" * 32},
+        ),
+    ]
+    for vector_id, description, change in cases:
+        sub_input = {**child_base, **change}
+        yield Vector(vector_id, description, "sublease", sub_input, run_sublease(sub_input))
+
+
 def all_vectors() -> list[Vector]:
     return [
         *decision_vectors(),
@@ -1043,6 +1394,8 @@ def all_vectors() -> list[Vector]:
         *standing_vectors(),
         *governance_vectors(),
         *governed_standing_vectors(),
+        *pool_vectors(),
+        *sublease_vectors(),
     ]
 
 

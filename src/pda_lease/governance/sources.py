@@ -27,6 +27,7 @@ from pda_lease.kernel.crypto import cose_key_thumbprint, is_valid_public_key
 from pda_lease.kernel.errors import PolicyError, UsageError
 from pda_lease.kernel.inputs import LeasePolicy
 from pda_lease.kernel.model import child_path, index_path
+from pda_lease.kernel.pools import POOL_NAMES, pools_check, pools_problem
 
 MAX_FILE_BYTES: Final = 1 << 20
 MAX_WORKSPACE_FILES: Final = 256
@@ -892,11 +893,11 @@ def _compose_org(lint: _Linter, value: object) -> dict[str, Any] | None:
             "approval_ttl_ns",
             "reviewers",
         ),
-        optional=("review",),
+        optional=("review", "pools"),
     )
     if org is None:
         return None
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"pools": org.get("pools")}
 
     def keep(name: str, checked: object) -> None:
         out[name] = checked
@@ -1361,7 +1362,43 @@ def _document(
         "tools": _sorted_dict(dict(tools)),
         "version": org["version"],
         "workspaces": _sorted_dict(workspace_documents),
+        "pools": _pools_document(org.get("pools"), members),
     }
+    return document
+
+
+def _pools_document(source: object, members: list[_Member]) -> object:
+    """``pools`` of org.yml (§14.1) as the policy document has it: null when absent.
+
+    Principals are named by member name in the sources and by key in the document; a pool
+    left out of a Limits object is ``null`` (no limit), a safety rule left out is ``null``.
+    Anything else is passed as written and judged by ``_check_limits``.
+    """
+    if source is None:
+        return None
+    if not isinstance(source, dict):
+        return source
+    keys = {m.name: m.key for m in members}
+
+    def limits(value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        return {**dict.fromkeys(POOL_NAMES), **value}
+
+    document = dict(source)
+    if "org" in document:
+        document["org"] = limits(document["org"])
+    if isinstance(document.get("workspaces"), dict):
+        document["workspaces"] = _sorted_dict(
+            {name: limits(value) for name, value in document["workspaces"].items()}
+        )
+    if isinstance(document.get("principals"), dict):
+        document["principals"] = _sorted_dict(
+            {keys.get(name, name): limits(value) for name, value in document["principals"].items()}
+        )
+    safety = document.get("safety", {})
+    if isinstance(safety, dict):
+        document["safety"] = {**dict.fromkeys(("cooldown", "breaker", "clamp")), **safety}
     return document
 
 
@@ -1398,3 +1435,12 @@ def _check_limits(lint: _Linter, document: dict[str, object]) -> None:
         LeasePolicy.from_json(document["lease_policy"])
     except PolicyError as exc:  # a rule above missed something: never emit a bad document
         lint.error(ORG_FILE, "lease", LintCode.BAD_VALUE, str(exc))
+    pools = document["pools"]
+    failure = pools_check(pools, "pools")
+    if failure:
+        lint.error(ORG_FILE, failure.path, LintCode.BAD_VALUE, f"{failure.reason} (§14.1)")
+    elif isinstance(pools, dict):
+        problem = pools_problem(pools, document["workspaces"], document["principals"])  # type: ignore[arg-type]
+        if problem:
+            path, _, text = problem.partition(": ")
+            lint.error(ORG_FILE, path, LintCode.BAD_VALUE, text)

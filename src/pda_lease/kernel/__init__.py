@@ -8,9 +8,18 @@ CLI. Time, keys and state arrive as arguments. The import contract in ``pyprojec
 ``make test``) enforces the import rule; the determinism tests enforce the rest.
 """
 
-from pda_lease.kernel.catalog import CATALOG, Code, Deny
+from pda_lease.kernel.catalog import CATALOG, Code, Deny, Retry
 from pda_lease.kernel.crypto import Ed25519Signer, Signer, cose_key_thumbprint
-from pda_lease.kernel.decide import Active, Authority, Decision, Grant, decide, sign_hrc, standing
+from pda_lease.kernel.decide import (
+    Active,
+    Authority,
+    Decision,
+    Grant,
+    decide,
+    derive,
+    sign_hrc,
+    standing,
+)
 from pda_lease.kernel.errors import InvalidLease, PdaLeaseError, PolicyError, UsageError
 from pda_lease.kernel.inputs import (
     Constraints,
@@ -25,9 +34,11 @@ from pda_lease.kernel.inputs import (
     parse_manifest,
     parse_trust_snapshot,
 )
+from pda_lease.kernel.pools import Demand
 from pda_lease.kernel.token import (
     DecodedToken,
     LeaseClaims,
+    ParentClaim,
     VerifiedLease,
     decode_unverified,
     open_token,
@@ -43,6 +54,7 @@ __all__ = [
     "Constraints",
     "Decision",
     "DecodedToken",
+    "Demand",
     "Deny",
     "Ed25519Signer",
     "ExecutionWindow",
@@ -52,8 +64,10 @@ __all__ = [
     "LeaseClaims",
     "LeasePolicy",
     "MonotonicTime",
+    "ParentClaim",
     "PdaLeaseError",
     "PolicyError",
+    "Retry",
     "Sensitivity",
     "Signer",
     "TaskManifest",
@@ -63,6 +77,7 @@ __all__ = [
     "cose_key_thumbprint",
     "decide",
     "decode_unverified",
+    "derive",
     "json_digest",
     "open_token",
     "parse_manifest",

@@ -19,8 +19,8 @@ from pda_lease.kernel.errors import UsageError
 
 
 class Code(enum.StrEnum):
-    """The categories of refusal: definition §7, ``INVALID_TOKEN`` (spec §5) and the two
-    governance categories (spec §13.9)."""
+    """The categories of refusal: definition §7, ``INVALID_TOKEN`` (spec §5), the two
+    governance categories (spec §13.9) and the pool and sub-lease categories (spec §14.5)."""
 
     INVALID_MANIFEST = "INVALID_MANIFEST"
     LEASE_EXPIRED = "LEASE_EXPIRED"
@@ -31,6 +31,8 @@ class Code(enum.StrEnum):
     UNAVAILABLE = "UNAVAILABLE"
     POLICY_DENIED = "POLICY_DENIED"
     APPROVAL_REQUIRED = "APPROVAL_REQUIRED"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    SUBLEASE_DENIED = "SUBLEASE_DENIED"
 
 
 @attrs.frozen
@@ -177,6 +179,17 @@ def _table() -> dict[Code, dict[str, CatalogEntry]]:
                 "trust for the capability fell below the policy threshold",
                 "The capability's trust decayed below the threshold for the lease's sensitivity; "
                 "the lease ends.",
+            ),
+            "RELEASED": CatalogEntry(
+                "the lease has been released", "A released lease has ended; request a new lease."
+            ),
+            "PARENT_ENDED": CatalogEntry(
+                "the parent of this sub-lease has ended",
+                "A sub-lease ends with its parent; request a new lease.",
+            ),
+            "CALLS_EXHAUSTED": CatalogEntry(
+                "the sub-lease has no calls left",
+                "Derive a new sub-lease from the parent for another call.",
             ),
         },
         Code.INVALID_TOKEN: {
@@ -330,6 +343,71 @@ def _table() -> dict[Code, dict[str, CatalogEntry]]:
                 "(pda-lease approvals approve), then request the lease again.",
             ),
         },
+        Code.QUOTA_EXCEEDED: {
+            "USAGE_INVALID": CatalogEntry(
+                "the usage snapshot is not valid at {field}",
+                "Supply a usage snapshot that matches §14.3; the lease manager builds one from its "
+                "reservations.",
+            ),
+            "PRINCIPAL_COOLDOWN": CatalogEntry(
+                "the principal is cooling down after repeated denials ({field})",
+                "Wait until the time in retry; fix what the earlier denials said before asking "
+                "again.",
+            ),
+            "WORKSPACE_CIRCUIT_OPEN": CatalogEntry(
+                "the workspace's circuit breaker is open after a burst of policy denials ({field})",
+                "Wait until the time in retry; the workspace's requests are refused until then.",
+            ),
+            "CONTEXT_TOO_LARGE": CatalogEntry(
+                "the request's context exceeds the limit at {field}",
+                "Send a smaller context, or raise the limit in a new policy version.",
+            ),
+            "CONCURRENCY_EXCEEDED": CatalogEntry(
+                "the limit of leases in flight at {field} is reached",
+                "Release a lease, or retry at the time in retry.",
+            ),
+            "COMPUTE_EXCEEDED": CatalogEntry(
+                "the compute in flight would exceed the limit at {field}",
+                "Release a lease, lower the declared compute, or retry at the time in retry.",
+            ),
+            "REQUESTS_EXCEEDED": CatalogEntry(
+                "the request rate limit at {field} is reached",
+                "Retry at the time in retry, when the oldest request leaves the window.",
+            ),
+            "UNITS_EXCEEDED": CatalogEntry(
+                "the declared units would exceed the rate limit at {field}",
+                "Lower the declared units, or retry at the time in retry.",
+            ),
+            "SPEND_EXCEEDED": CatalogEntry(
+                "the declared spend would exceed the daily budget at {field}",
+                "Lower the declared spend, or retry on the day in retry.",
+            ),
+        },
+        Code.SUBLEASE_DENIED: {
+            "PARENT_NOT_GOVERNED": CatalogEntry(
+                "the parent lease has no governance claim",
+                "Only governed leases name tools; derive sub-leases from a governed lease.",
+            ),
+            "PARENT_IS_SUBLEASE": CatalogEntry(
+                "the parent lease is itself a sub-lease",
+                "Derive sub-leases from the parent lease itself.",
+            ),
+            "TOOL_NOT_IN_PARENT": CatalogEntry(
+                "the tool is not one of the parent lease's tools",
+                "A sub-lease is for one of the tools the parent was granted.",
+            ),
+            "BAD_CALLS": CatalogEntry(
+                "the call count is not in [1, 1000]", "Ask for between 1 and 1000 calls."
+            ),
+            "BAD_TTL": CatalogEntry(
+                "the time to live is not a positive integer of nanoseconds",
+                "Ask for a positive time to live; the sub-lease never outlives its parent anyway.",
+            ),
+            "BAD_HOLDER_KEY": CatalogEntry(
+                "the sub-lease holder key is not a valid Ed25519 public key",
+                "Name a valid Ed25519 public key (§3.1) as the holder.",
+            ),
+        },
         Code.UNAVAILABLE: {
             "CLOCK_UNAVAILABLE": CatalogEntry(
                 "the monotonic clock cannot be read",
@@ -362,6 +440,7 @@ _TABLE = _table()
 MANAGER_REASONS: frozenset[tuple[Code, str]] = frozenset(
     {(Code.INVALID_TOKEN, "UNKNOWN_LEASE"), (Code.INVALID_TOKEN, "HOLDER_PROOF_REPLAYED")}
     | {(Code.UNAVAILABLE, reason) for reason in _TABLE[Code.UNAVAILABLE]}
+    | {(Code.LEASE_REVOKED, reason) for reason in ("RELEASED", "PARENT_ENDED", "CALLS_EXHAUSTED")}
 )
 
 CATALOG: Mapping[Code, Mapping[str, CatalogEntry]] = MappingProxyType(
@@ -370,10 +449,29 @@ CATALOG: Mapping[Code, Mapping[str, CatalogEntry]] = MappingProxyType(
 
 
 @attrs.frozen
+class Retry:
+    """When a ``QUOTA_EXCEEDED`` request could pass (spec §14.4): a monotonic time or a day.
+
+    Exactly one of ``epoch``/``ns`` (together) or ``day`` is set.
+    """
+
+    epoch: str | None = None
+    ns: int | None = None
+    day: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        if self.day is not None:
+            return {"day": self.day}
+        return {"at": {"epoch": self.epoch, "ns": self.ns}}
+
+
+@attrs.frozen
 class Deny:
     """A refusal: the decision DENY, an ended lease, or a failed verification (spec §5).
 
     Build it with :func:`deny`, which fills ``message`` and ``recommendation`` from the catalog.
+    ``retry`` is the deterministic recommendation of a ``QUOTA_EXCEEDED`` denial (§14.4):
+    when the same request could pass, or None when no time can help.
     """
 
     code: Code
@@ -381,22 +479,26 @@ class Deny:
     field: str | None
     message: str
     recommendation: str
+    retry: Retry | None = None
 
     @property
     def decision(self) -> str:
         return "DENY"
 
     def to_json(self) -> dict[str, object]:
-        """The ``expected`` form of a DENY vector (spec §10)."""
-        return {
+        """The ``expected`` form of a DENY vector (spec §10, §14.5)."""
+        view: dict[str, object] = {
             "decision": "DENY",
             "code": str(self.code),
             "reason": self.reason,
             "message": self.message,
         }
+        if self.code is Code.QUOTA_EXCEEDED:
+            view["retry"] = None if self.retry is None else self.retry.to_json()
+        return view
 
 
-def deny(code: Code, reason: str, field: str | None = None) -> Deny:
+def deny(code: Code, reason: str, field: str | None = None, retry: Retry | None = None) -> Deny:
     """Build the catalog's ``Deny`` for ``(code, reason)``; an unknown pair is a bug."""
     entry = CATALOG.get(code, {}).get(reason)
     if entry is None:
@@ -406,4 +508,4 @@ def deny(code: Code, reason: str, field: str | None = None) -> Deny:
         if not field:
             raise UsageError(f"({code}, {reason}) needs a field path")
         message = message.replace("{field}", field)
-    return Deny(code, reason, field, message, entry.recommendation)
+    return Deny(code, reason, field, message, entry.recommendation, retry)

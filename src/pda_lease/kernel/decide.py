@@ -14,7 +14,13 @@ import attrs
 
 from pda_lease.kernel.catalog import Code, Deny, deny
 from pda_lease.kernel.cbor import encode, encode_bytes, encode_head, encode_text, encode_uint
-from pda_lease.kernel.crypto import Signer, cose_key_thumbprint, sha256, verify_signature
+from pda_lease.kernel.crypto import (
+    Signer,
+    cose_key_thumbprint,
+    is_valid_public_key,
+    sha256,
+    verify_signature,
+)
 from pda_lease.kernel.errors import PolicyError, UsageError
 from pda_lease.kernel.governance import (
     Admitted,
@@ -25,6 +31,7 @@ from pda_lease.kernel.governance import (
     governance_claim,
 )
 from pda_lease.kernel.inputs import (
+    UINT63_MAX,
     Constraints,
     HolderKeyMemo,
     HrcToken,
@@ -38,9 +45,12 @@ from pda_lease.kernel.inputs import (
     parse_trust_snapshot,
 )
 from pda_lease.kernel.model import Failure
+from pda_lease.kernel.pools import Admission, check_pools
 from pda_lease.kernel.token import (
     LEASE_ID_BYTES,
+    MAX_SUBLEASE_CALLS,
     LeaseClaims,
+    ParentClaim,
     mint,
     protected_header,
     time_standing,
@@ -48,6 +58,7 @@ from pda_lease.kernel.token import (
 
 LEASE_ID_CONTEXT = "PDA-LEASE-ID-v1"
 GOVERNED_LEASE_ID_CONTEXT = "PDA-GOV-LEASE-ID-v1"
+SUBLEASE_ID_CONTEXT = "PDA-SUBLEASE-ID-v1"
 _LEASE_ID_PREFIX = encode_head(4, 8) + encode(LEASE_ID_CONTEXT)
 _GOVERNED_LEASE_ID_PREFIX = encode_head(4, 10) + encode(GOVERNED_LEASE_ID_CONTEXT)
 _NULL = encode(None)
@@ -60,14 +71,15 @@ class Grant:
     lease_id: bytes
     token: bytes = attrs.field(repr=False)
     claims: LeaseClaims
+    clamped: bool = False  # the expiry was clamped after a spend spike (§14.4)
 
     @property
     def decision(self) -> str:
         return "GRANT"
 
     def to_json(self) -> dict[str, object]:
-        """The ``expected`` form of a GRANT vector (spec §10)."""
-        return {
+        """The ``expected`` form of a GRANT vector (spec §10, §14.4)."""
+        view: dict[str, object] = {
             "decision": "GRANT",
             "lease_id": self.lease_id.hex(),
             "token": self.token.hex(),
@@ -75,6 +87,9 @@ class Grant:
             "issued_at_ns": self.claims.issued_at_ns,
             "expires_at_ns": self.claims.expires_at_ns,
         }
+        if self.clamped:
+            view["clamped"] = True
+        return view
 
 
 Decision = Grant | Deny
@@ -155,8 +170,9 @@ class Authority:
         hrc_token: object | None = None,
         request: object | None = None,
         approvals: object | None = None,
+        usage: object | None = None,
     ) -> Decision:
-        return decide(self, manifest, trust_snapshot, now, hrc_token, request, approvals)
+        return decide(self, manifest, trust_snapshot, now, hrc_token, request, approvals, usage)
 
     def __repr__(self) -> str:
         governance = self._governance
@@ -292,14 +308,16 @@ def decide(
     hrc_token: object | None = None,
     request: object | None = None,
     approvals: object | None = None,
+    usage: object | None = None,
 ) -> Decision:
     """Spec §4: GRANT with a signed token, or DENY with code and reason. Pure and total.
 
-    ``manifest``, ``trust_snapshot``, ``hrc_token``, ``request`` and ``approvals`` are
-    untrusted JSON-model documents (a ``TrustSnapshot`` already parsed is accepted too);
+    ``manifest``, ``trust_snapshot``, ``hrc_token``, ``request``, ``approvals`` and ``usage``
+    are untrusted JSON-model documents (a ``TrustSnapshot`` already parsed is accepted too);
     whatever they hold, the answer is a ``Grant`` or a ``Deny``. ``authority`` and ``now`` are
     the embedder's own values; passing something else raises ``UsageError``. ``request`` and
-    ``approvals`` are read only by a governed authority (spec §13.6); others ignore them.
+    ``approvals`` are read only by a governed authority (spec §13.6), ``usage`` only by one
+    whose policy has pools (§14.4); others ignore them.
     """
     if not isinstance(authority, Authority):
         raise UsageError("authority must be an Authority")
@@ -342,6 +360,17 @@ def decide(
     if untrusted:
         return untrusted
 
+    # Step P (governed with pools only, §14.4): admission against what is in flight and spent.
+    admission: Admission | None = None
+    if admitted is not None and admitted.policy.pools is not None:
+        asked = admitted.request
+        checked_pools = check_pools(
+            admitted.policy.pools, asked.principal, asked.workspace, asked.demand, now, usage
+        )
+        if isinstance(checked_pools, Deny):
+            return checked_pools
+        admission = checked_pools
+
     # Step A (governed only, §13.8): reviewer approvals, when the request needs review.
     claim: GovernanceClaim | None = None
     if admitted is not None:
@@ -363,6 +392,9 @@ def decide(
 
     # Step 5: grant. The lease never outlives its window (spec §4).
     expires_at_ns = min(now.ns + policy.lease_duration_ns[sensitivity], parsed.window.not_after_ns)
+    clamp_until_ns = None if admission is None else admission.clamp_until_ns
+    if clamp_until_ns is not None:
+        expires_at_ns = min(expires_at_ns, clamp_until_ns)
     policy_digest = authority.policy_digest
     if claim is None:
         lease_id = lease_id_for(
@@ -388,7 +420,90 @@ def decide(
         hrc_digest=hrc_digest,
         governance=claim,
     )
-    return Grant(lease_id, mint(authority._signer, claims, protected=authority._protected), claims)
+    token = mint(authority._signer, claims, protected=authority._protected)
+    return Grant(lease_id, token, claims, clamped=clamp_until_ns is not None)
+
+
+def sublease_id_for(
+    parent_lease_id: bytes,
+    tool: str,
+    calls: int,
+    ttl_ns: int,
+    holder_public_key: bytes,
+    now: MonotonicTime,
+) -> bytes:
+    """Spec §14.8: the lease id of a sub-lease (every argument of ``derive`` is in it)."""
+    material = encode(
+        [
+            SUBLEASE_ID_CONTEXT,
+            parent_lease_id,
+            tool,
+            calls,
+            ttl_ns,
+            holder_public_key,
+            now.epoch,
+            now.ns,
+        ]
+    )
+    return sha256(material)[:LEASE_ID_BYTES]
+
+
+def derive(
+    authority: Authority,
+    parent: LeaseClaims,
+    now: MonotonicTime,
+    tool: object,
+    calls: object,
+    ttl_ns: object,
+    holder_public_key: object,
+) -> Decision:
+    """Spec §14.8: an attenuated sub-lease of ``parent`` for one tool, or why not. Pure.
+
+    ``parent`` must be claims the caller verified (``verify_token``/``open_token``); the
+    other arguments are untrusted and judged, first failure deciding. The child is the parent
+    narrowed: one tool, at most ``calls`` authorizations (counted by the manager), an expiry
+    no later than the parent's, and the ``parent`` claim that chains it to the parent's id.
+    """
+    if not isinstance(authority, Authority):
+        raise UsageError("authority must be an Authority")
+    if not isinstance(parent, LeaseClaims):
+        raise UsageError("parent must be LeaseClaims (from a verified token)")
+    if not isinstance(now, MonotonicTime):
+        raise UsageError("now must be a MonotonicTime")
+    if parent.issuer != authority.policy.issuer:
+        raise UsageError("parent was not issued by this authority")
+    governance = parent.governance
+    if governance is None:
+        return deny(Code.SUBLEASE_DENIED, "PARENT_NOT_GOVERNED")
+    if parent.parent is not None:
+        return deny(Code.SUBLEASE_DENIED, "PARENT_IS_SUBLEASE")
+    late = time_standing(parent, now)
+    if late:
+        return late
+    if type(tool) is not str or tool not in governance.tools:
+        return deny(Code.SUBLEASE_DENIED, "TOOL_NOT_IN_PARENT")
+    if type(calls) is not int or not 1 <= calls <= MAX_SUBLEASE_CALLS:
+        return deny(Code.SUBLEASE_DENIED, "BAD_CALLS")
+    if type(ttl_ns) is not int or not 1 <= ttl_ns <= UINT63_MAX:
+        return deny(Code.SUBLEASE_DENIED, "BAD_TTL")
+    if (
+        type(holder_public_key) is not bytes
+        or len(holder_public_key) != 32
+        or not is_valid_public_key(holder_public_key)
+    ):
+        return deny(Code.SUBLEASE_DENIED, "BAD_HOLDER_KEY")
+    lease_id = sublease_id_for(parent.lease_id, tool, calls, ttl_ns, holder_public_key, now)
+    claims = attrs.evolve(
+        parent,
+        lease_id=lease_id,
+        holder_public_key=holder_public_key,
+        issued_at_ns=now.ns,
+        expires_at_ns=min(parent.expires_at_ns, now.ns + ttl_ns),
+        governance=attrs.evolve(governance, tools=(tool,)),
+        parent=ParentClaim(parent.lease_id, tool, calls),
+    )
+    token = mint(authority._signer, claims, protected=authority._protected)
+    return Grant(lease_id, token, claims)
 
 
 def standing(

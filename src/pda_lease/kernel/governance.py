@@ -37,6 +37,14 @@ from pda_lease.kernel.inputs import (
     time_fields,
 )
 from pda_lease.kernel.model import Failure, Field
+from pda_lease.kernel.pools import (
+    Demand,
+    Pools,
+    demand_fields,
+    pools_check,
+    pools_from_json,
+    pools_problem,
+)
 
 GOVERNANCE_VERSION = 1
 MAX_REQUEST_AGE_NS = 3_600_000_000_000
@@ -179,6 +187,7 @@ def _governance_fields() -> tuple[Field, ...]:
             "workspaces",
             _object_of(_ID, _object_of(_ID, model.nested(role), non_empty=True), False),
         ),
+        Field("pools", pools_check),
     )
 
 
@@ -321,6 +330,7 @@ class GovernancePolicy:
     roles: Mapping[tuple[str, str], Role] = attrs.field(eq=False, repr=False)
     document: Mapping[str, object] = attrs.field(eq=False, repr=False)
     digest: bytes
+    pools: Pools | None = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
     def from_json(cls, document: object) -> GovernancePolicy:
@@ -333,6 +343,10 @@ class GovernancePolicy:
         except PolicyError as error:
             raise PolicyError(f"governance policy field lease_policy: {error}") from None
         problem = _semantic_failure(document)
+        if problem is None and document["pools"] is not None:
+            problem = pools_problem(
+                document["pools"], document["workspaces"], document["principals"]
+            )
         if problem:
             raise PolicyError(f"governance policy field {problem}")
         categories = document["categories"]
@@ -384,6 +398,7 @@ class GovernancePolicy:
             roles=MappingProxyType(roles),
             document=MappingProxyType(dict(document)),
             digest=json_digest(document),
+            pools=pools_from_json(document["pools"]),
         )
 
 
@@ -413,6 +428,7 @@ def _request_fields() -> tuple[Field, ...]:
         Field("tools", _id_set(MAX_REQUEST_TOOLS)),
         Field("manifest_digest", _HEX32),
         Field("requested_at", model.nested(time_fields())),
+        Field("demand", model.nested(demand_fields())),
         Field("signature", model.text(HEX64_PATTERN)),
     )
 
@@ -430,6 +446,7 @@ class GovernedRequest:
     tools: tuple[str, ...]
     manifest_digest: bytes
     requested_at: MonotonicTime
+    demand: Demand
     signature: bytes
     digest: bytes
 
@@ -441,8 +458,9 @@ def request_signed_bytes(
     tools: Sequence[str],
     manifest_digest: bytes,
     requested_at: MonotonicTime,
+    demand: Demand,
 ) -> bytes:
-    """The bytes a principal signs (spec §13.4)."""
+    """The bytes a principal signs (spec §13.4, with the demand of §14.2)."""
     return encode(
         [
             REQUEST_CONTEXT,
@@ -453,6 +471,7 @@ def request_signed_bytes(
             manifest_digest,
             requested_at.epoch,
             requested_at.ns,
+            demand.signed(),
         ]
     )
 
@@ -470,6 +489,7 @@ def parse_request(document: object) -> GovernedRequest | Failure:
         tools=tuple(document["tools"]),
         manifest_digest=bytes.fromhex(document["manifest_digest"]),
         requested_at=MonotonicTime(at["epoch"], at["ns"]),
+        demand=Demand(**document["demand"]),
         signature=bytes.fromhex(document["signature"]),
         digest=sha256(encoded),
     )
@@ -483,10 +503,12 @@ def sign_request(
     tools: Sequence[str],
     manifest_digest: bytes,
     requested_at: MonotonicTime,
+    demand: Demand | Mapping[str, object] | None = None,
 ) -> dict[str, object]:
     """Build a GovernedRequest document (§13.4) signed by the principal's key.
 
     ``tools`` may be in any order; the document lists them sorted (one spelling).
+    ``demand`` (§14.2) is a ``Demand`` or its JSON form; None declares nothing (all zero).
     """
     if type(manifest_digest) is not bytes or len(manifest_digest) != 32:
         raise UsageError("manifest_digest is 32 bytes")
@@ -494,10 +516,19 @@ def sign_request(
         raise UsageError("requested_at is a MonotonicTime")
     if isinstance(tools, str) or not all(type(tool) is str for tool in tools):
         raise UsageError("tools is a sequence of tool ids")
+    if demand is None:
+        demand = Demand()
+    elif not isinstance(demand, Demand):
+        try:
+            demand = Demand.from_json(dict(demand))
+        except (ValueError, TypeError) as error:
+            raise UsageError(str(error)) from None
     ordered = sorted(set(tools))  # code point order: the order of the UTF-8 bytes (§13.4)
     principal = signer.public_key
     signature = signer.sign(
-        request_signed_bytes(principal, workspace, model_id, ordered, manifest_digest, requested_at)
+        request_signed_bytes(
+            principal, workspace, model_id, ordered, manifest_digest, requested_at, demand
+        )
     )
     return {
         "request_version": 1,
@@ -507,6 +538,7 @@ def sign_request(
         "tools": ordered,
         "manifest_digest": manifest_digest.hex(),
         "requested_at": requested_at.to_json(),
+        "demand": demand.to_json(),
         "signature": signature.hex(),
     }
 
@@ -693,6 +725,7 @@ def check_request(
         request.tools,
         request.manifest_digest,
         request.requested_at,
+        request.demand,
     )
     if not verify_signature(principal.public_key, signed, request.signature):
         return _policy_deny("BAD_REQUEST_SIGNATURE", "request.signature")

@@ -58,6 +58,8 @@ CAPABILITY_ID = -65544
 CONSTRAINTS = -65545
 HRC = -65546
 GOVERNANCE = -65547  # present only in tokens of a governed authority (spec §13.10)
+PARENT = -65548  # present only in sub-leases, always with GOVERNANCE (spec §14.8)
+MAX_SUBLEASE_CALLS = 1000
 CLAIM_KEYS = frozenset(
     {
         ISS,
@@ -83,6 +85,21 @@ _EPOCH = re.compile(EPOCH_PATTERN)
 
 
 @attrs.frozen
+class ParentClaim:
+    """What a sub-lease names of its parent (claim -65548, spec §14.8)."""
+
+    lease_id: bytes
+    tool: str
+    calls: int
+
+    def to_cbor(self) -> dict[str, object]:
+        return {"lease_id": self.lease_id, "tool": self.tool, "calls": self.calls}
+
+    def to_json(self) -> dict[str, object]:
+        return {"lease_id": self.lease_id.hex(), "tool": self.tool, "calls": self.calls}
+
+
+@attrs.frozen
 class LeaseClaims:
     """The claims of a lease token (spec §6.3), typed."""
 
@@ -100,6 +117,7 @@ class LeaseClaims:
     constraints: Constraints
     hrc_digest: bytes | None
     governance: GovernanceClaim | None = None
+    parent: ParentClaim | None = None
 
     def to_cbor(self) -> dict[int, object]:
         claims: dict[int, object] = {
@@ -120,6 +138,8 @@ class LeaseClaims:
         }
         if self.governance is not None:
             claims[GOVERNANCE] = self.governance.to_cbor()
+        if self.parent is not None:
+            claims[PARENT] = self.parent.to_cbor()
         return claims
 
     def to_json(self) -> dict[str, object]:
@@ -142,6 +162,8 @@ class LeaseClaims:
         }
         if self.governance is not None:
             view["governance"] = self.governance.to_json()
+        if self.parent is not None:
+            view["parent"] = self.parent.to_json()
         return view
 
 
@@ -169,7 +191,8 @@ _TOKEN_HEAD = cbor.encode_head(6, COSE_SIGN1_TAG) + cbor.encode_head(4, 4)
 _EMPTY_MAP = cbor.encode({})
 _CLAIMS_HEAD = cbor.encode_head(5, len(CLAIM_KEYS))
 _GOVERNED_CLAIMS_HEAD = cbor.encode_head(5, len(CLAIM_KEYS) + 1)
-_KEY = {key: cbor.encode(key) for key in (*CLAIM_KEYS, GOVERNANCE)}
+_SUBLEASE_CLAIMS_HEAD = cbor.encode_head(5, len(CLAIM_KEYS) + 2)
+_KEY = {key: cbor.encode(key) for key in (*CLAIM_KEYS, GOVERNANCE, PARENT)}
 _CNF_PREFIX = cbor.encode_head(5, 1) + cbor.encode(1) + cbor.encode(cose_key(bytes(32)))[:-32]
 _VERSION = cbor.encode(TOKEN_FORMAT_VERSION)
 _NULL = cbor.encode(None)
@@ -201,9 +224,16 @@ def encode_claims(claims: LeaseClaims) -> bytes:
         raise cbor.EncodeError("a holder public key is 32 bytes")
     key = _KEY
     governance = claims.governance
+    parent = claims.parent
+    if parent is not None and governance is None:
+        raise cbor.EncodeError("a sub-lease (parent claim) is always governed")
+    if governance is None:
+        head = _CLAIMS_HEAD
+    else:
+        head = _GOVERNED_CLAIMS_HEAD if parent is None else _SUBLEASE_CLAIMS_HEAD
     return b"".join(
         (
-            _CLAIMS_HEAD if governance is None else _GOVERNED_CLAIMS_HEAD,
+            head,
             key[ISS],
             cbor.encode_text(claims.issuer),
             key[SUB],
@@ -242,6 +272,7 @@ def encode_claims(claims: LeaseClaims) -> bytes:
             key[HRC],
             _NULL if hrc is None else cbor.encode_bytes(hrc),
             b"" if governance is None else _encode_governance(governance),
+            b"" if parent is None else _KEY[PARENT] + cbor.encode(parent.to_cbor()),
         )
     )
 
@@ -485,6 +516,7 @@ _SENSITIVITY_TEXT = re.compile("|".join(_SENSITIVITY_BY_TEXT))
 _DIGEST_HEAD = cbor.encode_head(2, 32)
 _RUN_ISS = _CLAIMS_HEAD + _KEY[ISS]
 _RUN_ISS_GOVERNED = _GOVERNED_CLAIMS_HEAD + _KEY[ISS]
+_RUN_ISS_SUBLEASE = _SUBLEASE_CLAIMS_HEAD + _KEY[ISS]
 _RUN_CTI = _KEY[CTI] + cbor.encode_head(2, LEASE_ID_BYTES)
 _RUN_CNF = _KEY[CNF] + _CNF_PREFIX
 _RUN_MANIFEST = _KEY[PDA_VERSION] + _VERSION + _KEY[MANIFEST_DIGEST] + _DIGEST_HEAD
@@ -521,13 +553,30 @@ def _governance(reader: _ClaimsReader) -> GovernanceClaim:
     )
 
 
+# The parent claim's map (§14.8) in deterministic order: tool, calls, lease_id.
+_PARENT_HEAD = cbor.encode_head(5, 3)
+_P_TOOL, _P_CALLS, _P_LEASE_ID = (cbor.encode(name) for name in ("tool", "calls", "lease_id"))
+
+
+def _parent(reader: _ClaimsReader) -> ParentClaim:
+    tool = reader.text(_KEY[PARENT] + _PARENT_HEAD + _P_TOOL, _IDENTIFIER)
+    calls = reader.uint63(_P_CALLS)
+    lease_id = reader.fixed(_P_LEASE_ID + cbor.encode_head(2, LEASE_ID_BYTES), LEASE_ID_BYTES)
+    if not 1 <= calls <= MAX_SUBLEASE_CALLS:
+        raise _invalid("BAD_CLAIMS")
+    return ParentClaim(lease_id, tool, calls)
+
+
 def _claims(payload: bytes) -> LeaseClaims:
-    """Step 10: the payload is exactly the claims of §6.3 (and §13.10) with their types."""
+    """Step 10: the payload is exactly the claims of §6.3 (and §13.10, §14.8) with their types."""
     reader = _ClaimsReader(payload)
     key = _KEY
-    # A governed token's map has one more claim, -65547, which sorts last (§13.10).
-    governed = payload.startswith(_GOVERNED_CLAIMS_HEAD)
-    issuer = reader.text(_RUN_ISS_GOVERNED if governed else _RUN_ISS, _PRINTABLE)
+    # A governed token's map has one more claim, -65547, which sorts after the others
+    # (§13.10); a sub-lease has -65548 after that (§14.8).
+    sublease = payload.startswith(_SUBLEASE_CLAIMS_HEAD)
+    governed = sublease or payload.startswith(_GOVERNED_CLAIMS_HEAD)
+    run_iss = _RUN_ISS_SUBLEASE if sublease else (_RUN_ISS_GOVERNED if governed else _RUN_ISS)
+    issuer = reader.text(run_iss, _PRINTABLE)
     task_id = reader.text(key[SUB], _IDENTIFIER)
     lease_id = reader.fixed(_RUN_CTI, LEASE_ID_BYTES)
     holder = reader.fixed(_RUN_CNF, 32)
@@ -544,6 +593,7 @@ def _claims(payload: bytes) -> LeaseClaims:
     hrc_required = reader.boolean(_HRC_REQUIRED)
     hrc_digest = reader.null_or_digest(key[HRC])
     governance = _governance(reader) if governed else None
+    parent = _parent(reader) if sublease else None
     reader.end()
     if issued_at_ns >= expires_at_ns:
         raise _invalid("BAD_CLAIMS")
@@ -567,6 +617,7 @@ def _claims(payload: bytes) -> LeaseClaims:
         ),
         hrc_digest=hrc_digest,
         governance=governance,
+        parent=parent,
     )
 
 
