@@ -221,7 +221,7 @@ from nacl.signing import SigningKey
 from pda_lease import cose_key_thumbprint
 from pda_lease.conformance import base_policy
 G = sys.argv[1]
-for name in ("issuer", "policy", "alice", "ci-bot", "bob", "carol"):
+for name in ("issuer", "policy", "alice", "ci-bot", "bob", "carol", "dave", "erin"):
     seed = hashlib.sha256(b"pda-lease example key: " + name.encode()).digest()
     open(f"{G}/keys/{name}.seed", "w").write(seed.hex() + "\n")
     open(f"{G}/keys/{name}.pub", "w").write(SigningKey(seed).verify_key.encode().hex() + "\n")
@@ -307,4 +307,135 @@ printf -- '-- the version 1 bundle, correctly signed, staged again:\n'
 gov policy stage "$G/policy-v1.bundle" 2>&1 || true
 
 say "25. replay the governed log: every decision re-run under the policy active when it was made"
+pda-lease replay --quiet "$G/state/audit.jsonl"
+
+# ------------------------------------------------------------------------------------------
+# Pools (spec §14): concurrency, rate, context, compute and daily spend; release and
+# settlement with signed receipts; tool sub-leases; cooldown, circuit breaker and clamp.
+# ------------------------------------------------------------------------------------------
+say "26. pools: policy version 3 adds pools and safety rules to org.yml; sign, stage, activate"
+cp -r "$G/v2" "$G/v3"
+sed -i 's/^version: 2$/version: 3/' "$G/v3/org.yml"
+cat >> "$G/v3/org.yml" <<'YML'
+pools:
+  rate_window_ns: 60_000_000_000                     # requests and units per minute
+  org: {concurrency: 6, requests: 5, units: 5000, context_tokens: 8000, compute: 8, spend_cents: 400}
+  workspaces:
+    research: {concurrency: 2, spend_cents: 300}     # 3.00 per day
+  principals:
+    dave: {compute: 2}
+  safety:
+    cooldown: {denials: 3, window_ns: 60_000_000_000, cooldown_ns: 30_000_000_000}
+    breaker: {denials: 5, window_ns: 60_000_000_000, open_ns: 60_000_000_000}
+    clamp: {spend_cents: 250, window_ns: 3_600_000_000_000, lease_ns: 10_000_000_000}
+YML
+pda-lease policy lint "$G/v3"
+pda-lease policy build "$G/v3" --out "$G/policy-v3.json"
+pda-lease policy sign "$G/policy-v3.json" --key "$G/keys/policy.seed" --out "$G/policy-v3.bundle"
+gov policy stage "$G/policy-v3.bundle" >/dev/null
+gov policy activate
+
+ask() {  # $1 task name, $2 principal, $3 workspace, then request-sign options; prints the outcome
+  local name=$1 who=$2 where=$3; shift 3
+  python - "$G" "$name" <<'PY'
+import json, sys
+G, name = sys.argv[1], sys.argv[2]
+manifest = json.load(open(f"{G}/manifest.json"))
+manifest["task_id"] = f"task-{name}"
+json.dump(manifest, open(f"{G}/m-{name}.json", "w"), indent=2)
+PY
+  pda-lease request-sign --key "$G/keys/$who.seed" --manifest "$G/m-$name.json" \
+    --workspace "$where" "$@" > "$G/r-$name.json"
+  gov acquire "$G/m-$name.json" --request "$G/r-$name.json" > "$G/d-$name.json" || true
+  python - "$G/d-$name.json" "$name" "$who" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+if d["decision"] == "GRANT":
+    clamp = "  CLAMPED: expires 10 s after the grant" if d.get("clamped") else ""
+    print(f"{sys.argv[3]:>6} {sys.argv[2]:<4} GRANT lease {d['lease_id']}{clamp}")
+else:
+    print(f"{sys.argv[3]:>6} {sys.argv[2]:<4} DENY  {d['code']}/{d['reason']} at {d['field']}; "
+          f"retry {json.dumps(d.get('retry'))}")
+PY
+}
+proof_for() {  # $1 lease id -> a fresh holder proof (JSON) by the demo manifest's holder
+  pda-lease holder-prove --key "$work/holder.seed" --lease-id "$1" \
+    --challenge "$(python -c 'import os; print(os.urandom(32).hex())')"
+}
+release() {  # $1 task name, $2 units, $3 spend cents -> release.json (a signed receipt)
+  local lease; lease=$(json lease_id < "$G/d-$1.json")
+  python - "$lease" "$2" "$3" "$(proof_for "$lease")" > "$G/release-$1.json" <<'PY'
+import json, sys
+print(json.dumps({"lease_id": sys.argv[1], "usage": {"units": int(sys.argv[2]),
+      "spend_cents": int(sys.argv[3])}, "holder_proof": json.loads(sys.argv[4])}))
+PY
+  gov release "$G/release-$1.json" > "$G/receipt-$1.json"
+  python -c 'import json,sys; d=json.load(open(sys.argv[1]))["receipt"]; print("released", d["lease_id"], "reserved", d["reserved"], "settled", d["settled"], "overrun", d["overrun"], "audit entry", d["audit_seq"])' "$G/receipt-$1.json"
+}
+A=(--model local-small --tool fs.read --units 100 --compute 1 --spend-cents 50)
+
+say "27. concurrency and context: research allows 2 leases in flight, the org 8000 context tokens"
+ask a1 alice research "${A[@]}"
+ask a2 alice research "${A[@]}"
+ask a3 alice research "${A[@]}"
+ask ctx alice research --model local-small --tool fs.read --context-tokens 9000
+
+say "28. release: settle what a lease really used; the signed receipt verifies offline"
+release a1 80 20
+pda-lease receipt verify-release "$G/receipt-a1.json" --issuer-key "$(gov audit checkpoint --vkey-only)"
+printf -- '-- the same release document again (its holder proof is used up), then with a fresh proof:\n'
+gov release "$G/release-a1.json" || true
+python - "$(json lease_id < "$G/d-a1.json")" "$(proof_for "$(json lease_id < "$G/d-a1.json")")" > "$G/again.json" <<'PY'
+import json, sys
+print(json.dumps({"lease_id": sys.argv[1], "usage": {"units": 0, "spend_cents": 0},
+                  "holder_proof": json.loads(sys.argv[2])}))
+PY
+gov release "$G/again.json" || true
+
+say "29. compute, units, spend: each pool at its own scope, with the recommendation"
+ask d1 dave research --model local-small --tool fs.read --compute 3
+ask u1 alice research "${A[@]:0:4}" --units 6000
+ask s1 alice research "${A[@]:0:4}" --spend-cents 300
+ask s2 alice research "${A[@]:0:4}" --spend-cents 200
+release s2 0 200
+printf -- '-- research spent 2.70 within the hour (>= 2.50): the next grant is clamped\n'
+ask c1 alice research "${A[@]:0:4}" --spend-cents 1
+printf -- '-- five grants within a minute fill the org'"'"'s request rate:\n'
+ask e1 erin ops --tool fs.read --spend-cents 5
+ask e2 erin ops --tool fs.read --spend-cents 5
+
+say "30. a tool sub-lease: one call of fs.read, chained to alice's lease; it ends with its parent"
+lease=$(json lease_id < "$G/d-a2.json")
+python - "$(json token < "$G/d-a2.json")" "$(proof_for "$lease")" > "$G/sub.json" <<'PY'
+import json, sys
+print(json.dumps({"parent_token": sys.argv[1], "holder_proof": json.loads(sys.argv[2]),
+                  "tool": "fs.read", "calls": 1, "ttl_ns": 30_000_000_000}))
+PY
+gov sublease "$G/sub.json" > "$G/child.json"
+python -c 'import json,sys; d=json.load(open(sys.argv[1])); print("child", d["lease_id"], "parent", d["claims"]["parent"], "tools", d["claims"]["governance"]["tools"])' "$G/child.json"
+child_request() {
+  local child; child=$(json lease_id < "$G/child.json")
+  python - "$(json token < "$G/child.json")" "$(proof_for "$child")" "$G/m-a2.json" <<'PY'
+import json, sys
+print(json.dumps({"token": sys.argv[1], "holder_proof": json.loads(sys.argv[2]),
+                  "manifest": json.load(open(sys.argv[3]))}))
+PY
+}
+child_request > "$G/child-auth.json"; gov authorize "$G/child-auth.json"
+printf -- '-- its one call is used:\n'
+child_request > "$G/child-auth.json"; gov authorize "$G/child-auth.json" || true
+
+say "31. safety: repeated denials cool a principal down; a burst of policy denials opens a workspace's breaker"
+for n in 1 2 3; do ask "w$n" alice research --model local-small --tool web.fetch; done
+ask cool alice research "${A[@]}"
+for n in 4 5; do ask "w$n" dave research --model local-small --tool web.fetch; done
+ask open dave research --model local-small --tool fs.read
+
+say "32. the pools now, and the daily report (JSON, CSV and a PNG chart) from the audit log"
+gov pools | python -c 'import json,sys; d=json.load(sys.stdin); [print(s["scope"][:40], {k: (v["used"], v["limit"]) for k, v in s["pools"].items()}) for s in d["scopes"]]'
+gov report daily --format text --png "$G/daily.png"
+gov report daily --format csv | head -8
+python -c 'import sys; data=open(sys.argv[1],"rb").read(); print("daily.png:", len(data), "bytes, PNG signature", data[:8] == b"\x89PNG\r\n\x1a\n")' "$G/daily.png"
+
+say "33. replay the pooled log: every decision re-run with the usage snapshot it was judged on"
 pda-lease replay --quiet "$G/state/audit.jsonl"

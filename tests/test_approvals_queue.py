@@ -498,10 +498,10 @@ def test_a_version_2_database_migrates_and_keeps_its_rows(tmp_path: Path) -> Non
         )
     finally:
         connection.close()
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     store = SqliteLeaseStore(path)
     try:
-        assert store.schema_version == 3
+        assert store.schema_version == 4
         assert store.lease(b"\x05" * 16) == LeaseRecord(
             b"\x05" * 16, "task-old", "files.read", b"\x00" * 32, "epoch-a", 1, 99, b"tok", 3
         )

@@ -54,8 +54,11 @@ from pda_lease.conformance import (
     base_manifest,
     base_policy,
     base_snapshot,
+    governance_policy,
+    request_for,
 )
 from pda_lease.kernel.catalog import CATALOG, MANAGER_REASONS, Code
+from pda_lease.kernel.governance import GovernancePolicy
 from pda_lease.kernel.inputs import TrustSnapshot
 from pda_lease.manager import LeaseManager
 
@@ -731,7 +734,46 @@ def _reason_by_fault(fault: str) -> Callable[[Fakes, LeaseManager], Deny]:
     return produce
 
 
+def _reason_released(fakes: Fakes, manager: LeaseManager) -> Deny:
+    grant = granted(manager.acquire(MANIFEST))
+    manager.release(grant.lease_id, {"units": 0, "spend_cents": 0}, proof(grant.lease_id, 1))
+    return authorize_refused(manager, grant.token, proof(grant.lease_id, 2))
+
+
+def _governed_child(fakes: Fakes, calls: int) -> tuple[LeaseManager, Grant, Grant]:
+    """A governed manager over the same fakes, a lease naming fs.read, and a child of it."""
+    governed = LeaseManager(
+        signer=ISSUER,
+        policy=GovernancePolicy.from_json(governance_policy()),
+        clock=fakes.clock,
+        trust_source=fakes.trust,
+        store=fakes.store,
+        audit=fakes.audit,
+    )
+    request = request_for(MANIFEST, at_ns=START)
+    parent = granted(governed.acquire(MANIFEST, None, request))
+    child = governed.derive_sub_lease(
+        parent.token, proof(parent.lease_id, 1), tool="fs.read", calls=calls, ttl_ns=SECOND
+    )
+    return governed, parent, granted(child)
+
+
+def _reason_parent_ended(fakes: Fakes, manager: LeaseManager) -> Deny:
+    governed, parent, child = _governed_child(fakes, 5)
+    governed.revoke(parent.lease_id, "the parent ends")
+    return authorize_refused(governed, child.token, proof(child.lease_id, 2))
+
+
+def _reason_calls_exhausted(fakes: Fakes, manager: LeaseManager) -> Deny:
+    governed, _, child = _governed_child(fakes, 1)
+    governed.authorize(child.token, proof(child.lease_id, 2), task_id=TASK, manifest_digest=DIGEST)
+    return authorize_refused(governed, child.token, proof(child.lease_id, 3))
+
+
 PRODUCERS: dict[tuple[str, str], Callable[[Fakes, LeaseManager], Deny]] = {
+    ("LEASE_REVOKED", "RELEASED"): _reason_released,
+    ("LEASE_REVOKED", "PARENT_ENDED"): _reason_parent_ended,
+    ("LEASE_REVOKED", "CALLS_EXHAUSTED"): _reason_calls_exhausted,
     ("INVALID_TOKEN", "UNKNOWN_LEASE"): _reason_unknown_lease,
     ("INVALID_TOKEN", "HOLDER_PROOF_REPLAYED"): _reason_replayed,
     ("UNAVAILABLE", "CLOCK_UNAVAILABLE"): _reason_by_fault("clock-off"),

@@ -37,7 +37,7 @@ from pda_lease.governance.store import PolicyStore
 from pda_lease.kernel.catalog import Deny
 from pda_lease.kernel.crypto import Ed25519Signer, cose_key_thumbprint
 from pda_lease.kernel.decide import sign_hrc
-from pda_lease.kernel.errors import InvalidLease, PdaLeaseError
+from pda_lease.kernel.errors import InvalidLease, PdaLeaseError, UsageError
 from pda_lease.kernel.governance import (
     APPROVE,
     DENY,
@@ -53,11 +53,14 @@ from pda_lease.manager import (
     GOVERNANCE_FLOOR_KEY,
     QUARANTINE_FILE,
     LeaseManager,
+    ReleaseRejected,
     ReviewStatus,
     governance_floor,
 )
 from pda_lease.receipt import MAX_RECEIPT_BYTES, ReceiptError, export_receipt, verify_receipt
+from pda_lease.release import ReleaseReceiptError, verify_release_receipt
 from pda_lease.replay import replay_file
+from pda_lease.report import ReportError, daily_report
 from pda_lease.transparency.checkpoint import (
     Checkpoint,
     NoteError,
@@ -232,15 +235,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_new(path: Path, text: str, mode: int) -> None:
+def _write_new(path: Path, text: str | bytes, mode: int) -> None:
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
-        raise CliError(f"{path} exists; refusing to overwrite a key") from None
+        raise CliError(f"{path} exists; refusing to overwrite it") from None
     except OSError as exc:
         raise CliError(f"cannot create {path}: {exc.strerror}") from None
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(text.encode("utf-8") if isinstance(text, str) else text)
         handle.flush()
         os.fsync(handle.fileno())
 
@@ -302,6 +305,12 @@ def cmd_request_sign(args: argparse.Namespace) -> int:
         tools=args.tool or [],
         manifest_digest=digest,
         requested_at=_time_arg(args),
+        demand={
+            "units": args.units,
+            "context_tokens": args.context_tokens,
+            "compute": args.compute,
+            "spend_cents": args.spend_cents,
+        },
     )
     _print(request)
     return 0
@@ -482,6 +491,112 @@ def cmd_authorize(args: argparse.Namespace) -> int:
             "expires_at_ns": verified.claims.expires_at_ns,
         }
     )
+    return 0
+
+
+def _object_with(document: Any, required: set[str], optional: set[str], shape: str) -> Any:
+    if type(document) is not dict or not required <= set(document) <= required | optional:
+        raise CliError(f"expected {shape}")
+    return document
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    document = _object_with(
+        read_json(args.file),
+        {"lease_id", "usage", "holder_proof"},
+        set(),
+        '{"lease_id": hex, "usage": {"units", "spend_cents"}, "holder_proof": {...}}',
+    )
+    if type(document["lease_id"]) is not str:
+        raise CliError("lease_id is 32 hex digits")
+    lease_id = _lease_id_argument(document["lease_id"])
+    with _open_manager(args) as manager:
+        try:
+            receipt = manager.release(lease_id, document["usage"], document["holder_proof"])
+        except ReleaseRejected as refused:
+            _print({"result": "REFUSED", "reason": str(refused.reason), "detail": refused.detail})
+            return 1
+    _print({"result": "RELEASED", "receipt": receipt.to_json()})
+    return 0
+
+
+def cmd_sublease(args: argparse.Namespace) -> int:
+    document = _object_with(
+        read_json(args.file),
+        {"parent_token", "holder_proof", "tool", "calls", "ttl_ns"},
+        {"holder_public_key"},
+        '{"parent_token": hex, "holder_proof": {...}, "tool": id, "calls": n, "ttl_ns": n, '
+        '"holder_public_key": hex (optional)}',
+    )
+    if type(document["parent_token"]) is not str:
+        raise CliError("parent_token is hex")
+    token = _token_bytes(document["parent_token"])
+    with _open_manager(args) as manager:
+        decision = manager.derive_sub_lease(
+            token,
+            document["holder_proof"],
+            tool=document["tool"],
+            calls=document["calls"],
+            ttl_ns=document["ttl_ns"],
+            holder_public_key=document.get("holder_public_key"),
+        )
+    if isinstance(decision, Deny):
+        _print(_deny_view(decision))
+        return 1
+    _print({**decision.to_json(), "claims": decision.claims.to_json()})
+    return 0
+
+
+def cmd_pools(args: argparse.Namespace) -> int:
+    with _open_manager(args) as manager:
+        try:
+            status = manager.pools()
+        except UsageError as exc:
+            raise CliError(str(exc)) from None
+    _print(status.to_json())
+    return 0
+
+
+def cmd_release_verify(args: argparse.Namespace) -> int:
+    """Verify a release receipt offline, against the issuer key the caller trusts."""
+    verifier = _verifier_key(args.issuer_key, "--issuer-key")
+    document = read_json(args.file)
+    if type(document) is dict and set(document) == {"result", "receipt"}:
+        document = document["receipt"]  # the output of `pda-lease release`, as it is
+    try:
+        verified = verify_release_receipt(document, verifier)
+    except ReleaseReceiptError as exc:
+        _print({"ok": False, "reason": str(exc.reason), "detail": exc.detail})
+        return 1
+    receipt = verified.receipt
+    _print(
+        {
+            "ok": True,
+            "lease_id": receipt.lease_id.hex(),
+            "settled": receipt.settled.to_json(),
+            "reserved": None if receipt.reserved is None else receipt.reserved.to_json(),
+            "overrun": receipt.overrun,
+            "audit_seq": receipt.audit_seq,
+            "checkpoint_size": verified.checkpoint.size,
+        }
+    )
+    return 0
+
+
+def cmd_report_daily(args: argparse.Namespace) -> int:
+    directory = _state_dir(args)
+    try:
+        report = daily_report(directory / AUDIT_FILE, args.day, denials=args.denials)
+    except (ReportError, StateError) as exc:
+        raise CliError(str(exc)) from None
+    if args.png:
+        _write_new(Path(args.png), report.to_png(), 0o644)
+    if args.format == "csv":
+        sys.stdout.write(report.to_csv())
+    elif args.format == "text":
+        sys.stdout.write(report.to_text())
+    else:
+        _print(report.to_json())
     return 0
 
 
@@ -987,6 +1102,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tool", action="append", help="a tool the task calls (repeat)")
     p.add_argument("--epoch", help="clock epoch (default: this machine's)")
     p.add_argument("--ns", type=int, help="clock reading (default: this machine's)")
+    for flag, what in (
+        ("--units", "rate units the task will use (e.g. model tokens)"),
+        ("--context-tokens", "the largest context the task will send"),
+        ("--compute", "the task's compute weight while in flight"),
+        ("--spend-cents", "the most the task may spend, in cents (its reservation)"),
+    ):
+        p.add_argument(flag, type=int, default=0, help=f"demand (§14.2): {what}; default 0")
     p.set_defaults(run=cmd_request_sign)
     p = command("approval-sign", "sign a reviewer's approval (or --deny) of a manifest")
     p.add_argument("--key", required=True, help="file with the reviewer's hex seed")
@@ -1016,6 +1138,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("authorize", "the executor's gate: token, holder proof and manifest")
     p.add_argument("file", help='{"token", "holder_proof", "manifest"} JSON, or - for stdin')
     p.set_defaults(run=cmd_authorize)
+    p = command("release", "end a lease early and settle its usage; prints a signed receipt")
+    p.add_argument(
+        "file", help='{"lease_id", "usage": {"units", "spend_cents"}, "holder_proof"} JSON'
+    )
+    p.set_defaults(run=cmd_release)
+    p = command("sublease", "derive a sub-lease for one tool call from a governed lease")
+    p.add_argument(
+        "file",
+        help='{"parent_token", "holder_proof", "tool", "calls", "ttl_ns"'
+        ', "holder_public_key"?} JSON',
+    )
+    p.set_defaults(run=cmd_sublease)
+    p = command("pools", "what is in flight and spent now, per scope of the policy's pools")
+    p.set_defaults(run=cmd_pools)
+    p = command("report", "reports from the audit log")
+    report = p.add_subparsers(dest="report_command", required=True)
+    q = report.add_parser(
+        "daily", help="spend, denials and budget alerts of one day (needs --state)"
+    )
+    q.add_argument("--day", type=int, help="days since 1970-01-01 UTC (default: the latest)")
+    q.add_argument("--denials", choices=("day", "all"), default="day")
+    q.add_argument("--format", choices=("json", "csv", "text"), default="json")
+    q.add_argument("--png", help="also write a PNG chart to this new file")
+    q.set_defaults(run=cmd_report_daily, command="report daily")
     p = command("revoke", "revoke a lease, durably, in every process sharing the state")
     p.add_argument("lease_id", help="lease id, 32 hex digits")
     p.add_argument("--reason", required=True)
@@ -1052,6 +1198,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--issuer-key", required=True, help="the issuer's C2SP verifier key (or a file with it)"
     )
     q.set_defaults(run=cmd_receipt_verify, command="receipt verify")
+    q = receipt.add_parser(
+        "verify-release", help="verify a release receipt against a key you already trust"
+    )
+    q.add_argument("file", help="release receipt JSON (or the output of release), - for stdin")
+    q.add_argument(
+        "--issuer-key", required=True, help="the issuer's C2SP verifier key (or a file with it)"
+    )
+    q.set_defaults(run=cmd_release_verify, command="receipt verify-release")
     p = command("policy", "governance policy: lint, build, sign, trust, stage, activate, show")
     policy = p.add_subparsers(dest="policy_command", required=True)
     q = policy.add_parser(

@@ -40,27 +40,36 @@ from typing import Any
 import attrs
 
 from pda_lease.adapters.audit import AuditEntry, AuditLog, JsonlAuditLog, VerifyReport
-from pda_lease.adapters.clock import BootClock, Clock
+from pda_lease.adapters.clock import BootClock, Calendar, Clock, SystemCalendar
 from pda_lease.adapters.errors import StateError, StateFailure
 from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
 from pda_lease.adapters.store import (
+    EXPIRED,
+    OPEN,
+    RELEASED,
+    REVOKED,
     ApprovalRecord,
     AuditHead,
+    DenialRecord,
     LeaseRecord,
     LeaseStore,
+    ReleaseRecord,
+    ReservationRecord,
     ReviewRecord,
     RevocationRecord,
     RevocationRegistry,
     SqliteLeaseStore,
+    SubLeaseRecord,
 )
 from pda_lease.adapters.trust import FileTrustSource, TrustSource, snapshot_document
 from pda_lease.kernel.catalog import Code, Deny, deny
 from pda_lease.kernel.crypto import Signer, sha256, verify_signature
-from pda_lease.kernel.decide import Authority, Decision, Grant, standing
+from pda_lease.kernel.decide import Authority, Decision, Grant, derive, standing
 from pda_lease.kernel.errors import InvalidLease, PolicyError, ReasonedError, UsageError
 from pda_lease.kernel.governance import (
     DENY,
     GovernancePolicy,
+    GovernedRequest,
     approval_signed_bytes,
     parse_approval,
     parse_request,
@@ -76,15 +85,28 @@ from pda_lease.kernel.inputs import (
     parse_trust_snapshot,
 )
 from pda_lease.kernel.model import Failure
+from pda_lease.kernel.pools import Pools
 from pda_lease.kernel.token import (
     LEASE_ID_BYTES,
     MAX_TOKEN_BYTES,
     LeaseClaims,
     VerifiedLease,
     decode_unverified,
+    holder_proof_failure,
     time_standing,
     verify_token,
 )
+from pda_lease.pooling import (
+    counts_for_safety,
+    denial_json,
+    denial_window_start,
+    reservation_for,
+    reservation_json,
+    reservation_window_start,
+    settlement_body,
+    snapshot,
+)
+from pda_lease.release import ReleaseReceipt, Usage, sign_release_receipt
 from pda_lease.transparency.checkpoint import Checkpoint, NoteSigner, VerifierKey
 from pda_lease.transparency.merkle import Frontier
 
@@ -117,6 +139,18 @@ class TrustSnapshotRejected(UsageError):
     """``apply_trust_snapshot`` was given an invalid snapshot, or one older than the current."""
 
 
+class ReleaseRejection(enum.StrEnum):
+    """Why ``release`` refused (spec §14.7); nothing is recorded then."""
+
+    UNKNOWN_LEASE = "UNKNOWN_LEASE"
+    BAD_USAGE = "BAD_USAGE"
+    HOLDER_PROOF_INVALID = "HOLDER_PROOF_INVALID"
+    HOLDER_PROOF_REPLAYED = "HOLDER_PROOF_REPLAYED"
+    ALREADY_RELEASED = "ALREADY_RELEASED"
+    REVOKED = "REVOKED"
+    EXPIRED = "EXPIRED"
+
+
 class ApprovalRejection(enum.StrEnum):
     """Why ``submit_approval`` refused an approval document (spec §13.11), in check order."""
 
@@ -127,6 +161,26 @@ class ApprovalRejection(enum.StrEnum):
     EPOCH_MISMATCH = "EPOCH_MISMATCH"
     FROM_FUTURE = "FROM_FUTURE"
     ALREADY_DENIED = "ALREADY_DENIED"
+
+
+class ReleaseRejected(UsageError, ReasonedError[ReleaseRejection]):
+    """``release`` refused the lease, its usage or its holder proof; ``reason`` says why.
+
+    Nothing was recorded (the holder proof was not used up either).
+    """
+
+
+@attrs.frozen
+class PoolStatus:
+    """The pools now (``pda-lease pools``): what is in flight and spent, per scope."""
+
+    now: MonotonicTime
+    day: int
+    usage: dict[str, object] = attrs.field(repr=False)
+    scopes: tuple[dict[str, object], ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"now": self.now.to_json(), "day": self.day, "scopes": list(self.scopes)}
 
 
 class ApprovalRejected(UsageError, ReasonedError[ApprovalRejection]):
@@ -359,12 +413,15 @@ def outcome_record(decision: Decision) -> dict[str, object]:
 
 
 def _deny_json(refusal: Deny) -> dict[str, object]:
-    return {
+    record: dict[str, object] = {
         "decision": "DENY",
         "code": str(refusal.code),
         "reason": refusal.reason,
         "field": refusal.field,
     }
+    if refusal.code is Code.QUOTA_EXCEEDED:
+        record["retry"] = None if refusal.retry is None else refusal.retry.to_json()
+    return record
 
 
 def _time_json(now: MonotonicTime | None) -> object:
@@ -507,6 +564,58 @@ def _stored_document(record: ApprovalRecord) -> dict[str, Any]:
 _REVIEW_REQUIRED = (str(Code.APPROVAL_REQUIRED), "APPROVALS_INSUFFICIENT")
 
 
+def _key_bytes(key: object) -> object:
+    """A holder key given as bytes or 64 hex digits; anything else goes to the kernel as is."""
+    if type(key) is str and len(key) == 64:
+        try:
+            return bytes.fromhex(key)
+        except ValueError:
+            return key
+    return key
+
+
+def _scope_summaries(
+    pools: Pools, records: Sequence[ReservationRecord], now: MonotonicTime, day: int
+) -> Iterator[dict[str, object]]:
+    """Per scope: limits, and what counts against each pool now (the §14.3 definitions)."""
+    scopes: list[tuple[Any, Any]] = [(pools.org, lambda r: True)]
+    for name, limits in sorted(pools.workspaces.items()):
+        scopes.append((limits, lambda r, name=name: r.workspace == name))
+    for key, limits in sorted(pools.principals.items()):
+        scopes.append((limits, lambda r, key=key: r.principal == key))
+    for limits, member in scopes:
+        mine = [r for r in records if member(r)]
+        flight = [
+            r
+            for r in mine
+            if r.state == OPEN
+            and r.clock_epoch == now.epoch
+            and r.granted_at_ns <= now.ns < r.expires_at_ns
+        ]
+        window = [
+            r
+            for r in mine
+            if r.clock_epoch == now.epoch and 0 <= now.ns - r.granted_at_ns < pools.rate_window_ns
+        ]
+        spent = sum(
+            r.spend_cents if r.state == OPEN or r.settled_cents is None else r.settled_cents
+            for r in mine
+            if r.day == day
+        )
+        used = {
+            "concurrency": len(flight),
+            "compute": sum(r.compute for r in flight),
+            "requests": len(window),
+            "units": sum(r.units for r in window),
+            "spend_cents": spent,
+        }
+        yield {
+            "scope": limits.path,
+            "pools": {pool: {"used": used[pool], "limit": getattr(limits, pool)} for pool in used},
+            "context_tokens": {"limit": limits.context_tokens},
+        }
+
+
 def _normalise_lease_id(lease_id: object) -> bytes:
     if type(lease_id) is str:
         try:
@@ -538,8 +647,12 @@ class LeaseManager:
         trust_source: TrustSource,
         store: LeaseStore,
         audit: AuditLog,
+        calendar: Calendar | None = None,
     ) -> None:
         self._authority = Authority(signer, policy)
+        self._signer = signer
+        # The day of daily spend (§14.3); read only by a manager whose policy has pools.
+        self._calendar = calendar if calendar is not None else SystemCalendar()
         # Checkpoints are signed on every commit: the key name and the signer's key are
         # judged once, here.
         self._note_signer = NoteSigner(self._log_key_name(), signer)
@@ -567,6 +680,7 @@ class LeaseManager:
         clock: Clock | None = None,
         trust_source: TrustSource | None = None,
         check_integrity: bool = True,
+        calendar: Calendar | None = None,
     ) -> LeaseManager:
         """Open (creating if needed) a state directory and recover what it holds.
 
@@ -600,6 +714,7 @@ class LeaseManager:
                 ),
                 store=store,
                 audit=audit,
+                calendar=calendar,
             )
         except BaseException:
             audit.close()
@@ -887,6 +1002,11 @@ class LeaseManager:
             for entry in entries
             if entry.event in {"grant_void", "authorization_void"}
         }
+        # Leases whose settlement is itself in doubt: rolling that entry forward settles them,
+        # so a rolled-forward revocation or release must not settle them a second time.
+        settling = {
+            str(entry.record.get("lease_id")) for entry in entries if entry.event == "settlement"
+        }
         bodies: list[dict[str, object]] = []
         for entry in entries:
             record = entry.record
@@ -931,6 +1051,36 @@ class LeaseManager:
                             "entry_seq": entry.seq,
                         }
                     )
+                    if revoked_id.hex() not in settling:
+                        bodies.extend(self._revoked_settlements([revoked_id]))
+            elif entry.event == "release":
+                if self._roll_release_forward(entry):
+                    bodies.append(
+                        {
+                            "event": "release_recovered",
+                            "lease_id": str(record["lease_id"]),
+                            "entry_seq": entry.seq,
+                        }
+                    )
+                    if str(record["lease_id"]) not in settling:
+                        bodies.extend(self._released_settlement(entry))
+            elif entry.event == "settlement":
+                self._roll_settlement_forward(entry)
+            elif entry.event == "sub_lease":
+                outcome = record.get("outcome")
+                if not isinstance(outcome, dict) or outcome.get("decision") != "GRANT":
+                    continue
+                lease_id = str(outcome["lease_id"])
+                if entry.seq in voided or self._store.lease(bytes.fromhex(lease_id)):
+                    continue
+                bodies.append(
+                    {
+                        "event": "grant_void",
+                        "lease_id": lease_id,
+                        "entry_seq": entry.seq,
+                        "why": "NOT_COMMITTED",
+                    }
+                )
             elif entry.event == "review_requested":
                 if self._register_review(entry):
                     bodies.append(
@@ -956,6 +1106,53 @@ class LeaseManager:
                 marker = f"{entry.record['issuer_kid']}:{entry.record['policy_digest']}"
                 self._store.set_meta("authority", marker)
         return bodies
+
+    def _roll_release_forward(self, entry: AuditEntry) -> bool:
+        """An in-doubt ``release`` takes effect (like a revocation, it only ends authority).
+
+        Its proof is burnt and the lease is marked released; its ``settlement`` entry, in
+        doubt with it, settles the reservation. False if the release was already recorded.
+        """
+        record = entry.record
+        lease_id = bytes.fromhex(str(record["lease_id"]))
+        at, usage = record["at"], record["usage"]
+        assert isinstance(at, dict) and isinstance(usage, dict)
+        self._burn_challenge(entry)
+        return self._store.insert_release(
+            ReleaseRecord(
+                lease_id,
+                str(at["epoch"]),
+                int(at["ns"]),
+                int(usage["units"]),
+                int(usage["spend_cents"]),
+                entry.seq,
+            )
+        )
+
+    def _released_settlement(self, entry: AuditEntry) -> list[dict[str, Any]]:
+        """Settle a released lease's open reservation at the usage its entry records."""
+        usage = entry.record["usage"]
+        assert isinstance(usage, dict)
+        lease_id = bytes.fromhex(str(entry.record["lease_id"]))
+        reservation = self._store.reservation(lease_id)
+        if reservation is None or reservation.state != OPEN:
+            return []
+        units, cents = int(usage["units"]), int(usage["spend_cents"])
+        self._store.settle_reservation(lease_id, RELEASED, units, cents)
+        return [settlement_body(reservation, "RELEASED", units, cents)]
+
+    def _roll_settlement_forward(self, entry: AuditEntry) -> None:
+        """An in-doubt ``settlement`` closes its reservation (a no-op if it is closed)."""
+        record = entry.record
+        settled = record["settled"]
+        assert isinstance(settled, dict)
+        state = {"RELEASED": RELEASED, "EXPIRED": EXPIRED, "REVOKED": REVOKED}[str(record["why"])]
+        self._store.settle_reservation(
+            bytes.fromhex(str(record["lease_id"])),
+            state,
+            int(settled["units"]),
+            int(settled["spend_cents"]),
+        )
 
     def _burn_challenge(self, entry: AuditEntry) -> None:
         """An in-doubt ALLOW is voided, but its challenge is used up all the same.
@@ -1056,14 +1253,21 @@ class LeaseManager:
         with self._operation():
             now: MonotonicTime | None = None
             parsed: list[TaskManifest | None] = [None] * len(items)
+            pools: Pools | None = None
+            day = 0
             try:
                 now = self._clock.now()
                 snapshot = self._trust.current()
                 governance = self._authority.governance
                 if governance is not None:
                     items, parsed = self._with_queued_approvals(items, governance, now)
+                    pools = governance.pools
+                if pools is not None:
+                    day = self._calendar.today()
             except StateError as exc:
                 return self._refuse_decisions(exc, now, items)
+            if pools is not None:
+                return self._acquire_pooled(items, parsed, now, snapshot, pools, day)
             decisions = [self._authority.decide(m, snapshot, now, *rest) for m, *rest in items]
             bodies = [
                 self._decision_body(now, snapshot.digest, item, decision)
@@ -1085,22 +1289,139 @@ class LeaseManager:
                     for entry in entries[first + len(decisions) :]:
                         self._register_review(entry)
             except StateError as exc:
-                own = entries[first : first + len(decisions)]
-                voids: list[dict[str, object]] = [
-                    {
-                        "event": "grant_void",
-                        "lease_id": decision.lease_id.hex(),
-                        "entry_seq": entry.seq,
-                        "why": str(exc.reason),
-                    }
-                    for decision, entry in zip(decisions, own, strict=False)
-                    if isinstance(decision, Grant)
-                ]
-                if voids:
-                    self._best_effort(voids)
+                self._void_grants(exc, decisions, entries[first : first + len(decisions)])
                 return [exc.deny() for _ in items]
             self._recorded_trust.add(snapshot.digest)
             return decisions
+
+    def _void_grants(
+        self, exc: StateError, decisions: Sequence[Decision], own: Sequence[AuditEntry]
+    ) -> None:
+        """Grants whose entries were written but whose transaction failed: void them."""
+        voids: list[dict[str, object]] = [
+            {
+                "event": "grant_void",
+                "lease_id": decision.lease_id.hex(),
+                "entry_seq": entry.seq,
+                "why": str(exc.reason),
+            }
+            for decision, entry in zip(decisions, own, strict=False)
+            if isinstance(decision, Grant)
+        ]
+        if voids:
+            self._best_effort(voids)
+
+    def _acquire_pooled(
+        self,
+        items: list[tuple[object, ...]],
+        parsed: list[TaskManifest | None],
+        now: MonotonicTime,
+        trust: TrustSnapshot,
+        pools: Pools,
+        day: int,
+    ) -> list[Decision]:
+        """``acquire_many`` under a policy with pools (spec §14.6): decide inside the commit.
+
+        The usage snapshot is read from the store inside the write transaction, after what
+        was in doubt is settled and ended leases are settled at their reservation, so no other
+        process can grant between the snapshot and this commit; each grant of the batch is in
+        the usage of the next item. Reservations and counted denials are written in the
+        transaction of their ``decision`` entries: a crash never leaks or double-counts one.
+        """
+        requests = [parse_request(item[2]) for item in items]
+        decisions: list[Decision] = []
+        entries: list[AuditEntry] = []
+        first = 0
+        try:
+            with self._transaction():
+                settlements = self._expiry_settlements(now)
+                reservations = [
+                    reservation_json(record)
+                    for record in self._store.usage_reservations(
+                        now.epoch, reservation_window_start(pools, now), day
+                    )
+                ]
+                since = denial_window_start(pools, now)
+                denials = (
+                    []
+                    if since is None
+                    else [denial_json(d) for d in self._store.recent_denials(now.epoch, since)]
+                )
+                bodies: list[dict[str, Any]] = []
+                for item, request in zip(items, requests, strict=True):
+                    usage = snapshot(day, reservations, denials)
+                    manifest, hrc_token, request_doc, approvals = item
+                    decision = self._authority.decide(
+                        manifest, trust, now, hrc_token, request_doc, approvals, usage
+                    )
+                    decisions.append(decision)
+                    bodies.append(
+                        self._decision_body(now, trust.digest, item, decision, usage, day)
+                    )
+                    if isinstance(request, Failure):
+                        continue
+                    if isinstance(decision, Grant):
+                        reservations.append(
+                            reservation_json(reservation_for(decision, request, day, 0))
+                        )
+                    elif counts_for_safety(decision):
+                        denials.append(denial_json(self._denial(0, request, now, decision)))
+                trust_bodies = self._trust_bodies(trust, now)
+                first = len(settlements) + len(trust_bodies)
+                reviews = self._review_bodies(now, items, parsed, decisions)
+                entries = self._append([*settlements, *trust_bodies, *bodies, *reviews])
+                self._commit_trust(entries)
+                own = entries[first : first + len(decisions)]
+                for decision, entry, request in zip(decisions, own, requests, strict=True):
+                    if isinstance(request, Failure):
+                        continue
+                    if isinstance(decision, Grant):
+                        self._store.insert_lease(self._lease_record(decision, entry.seq))
+                        self._store.insert_reservation(
+                            reservation_for(decision, request, day, entry.seq)
+                        )
+                    elif counts_for_safety(decision):
+                        self._store.insert_denial(self._denial(entry.seq, request, now, decision))
+                for entry in entries[first + len(decisions) :]:
+                    self._register_review(entry)
+        except StateError as exc:
+            self._void_grants(exc, decisions, entries[first : first + len(decisions)])
+            return [exc.deny() for _ in items]
+        self._recorded_trust.add(trust.digest)
+        return decisions
+
+    @staticmethod
+    def _denial(
+        audit_seq: int, request: GovernedRequest, now: MonotonicTime, decision: Deny
+    ) -> DenialRecord:
+        return DenialRecord(
+            audit_seq, request.principal, request.workspace, now.epoch, now.ns, str(decision.code)
+        )
+
+    def _expiry_settlements(self, now: MonotonicTime) -> list[dict[str, Any]]:
+        """Settle at their reservation the open reservations whose leases ended by time.
+
+        Runs inside a pooled transaction (§14.6); the store changes commit with the returned
+        ``settlement`` entries, which the caller appends.
+        """
+        bodies: list[dict[str, Any]] = []
+        for record in self._store.ended_reservations(now.epoch, now.ns):
+            if self._store.settle_reservation(
+                record.lease_id, EXPIRED, record.units, record.spend_cents
+            ):
+                bodies.append(settlement_body(record, "EXPIRED", record.units, record.spend_cents))
+        return bodies
+
+    def _revoked_settlements(self, lease_ids: Iterable[bytes]) -> list[dict[str, Any]]:
+        """Settle revoked leases' open reservations at their reservation (§14.6)."""
+        bodies: list[dict[str, Any]] = []
+        for lease_id in lease_ids:
+            record = self._store.reservation(lease_id)
+            if record is None or record.state != OPEN:
+                continue
+            if self._store.settle_reservation(lease_id, REVOKED, record.units, record.spend_cents):
+                bodies.append(settlement_body(record, "REVOKED", record.units, record.spend_cents))
+        return bodies
 
     def _with_queued_approvals(
         self, items: list[tuple[object, ...]], governance: GovernancePolicy, now: MonotonicTime
@@ -1218,6 +1539,8 @@ class LeaseManager:
         trust_digest: bytes | None,
         item: tuple[object, ...],
         decision: Decision,
+        usage: dict[str, object] | None = None,
+        day: int | None = None,
     ) -> dict[str, object]:
         manifest, hrc_token, request, approvals = item
         body: dict[str, object] = {
@@ -1234,6 +1557,10 @@ class LeaseManager:
             # Decision inputs of a governed authority (spec §13.6), recorded for replay.
             body["request"] = None if request is None else recorded(request)
             body["approvals"] = None if approvals is None else recorded(approvals)
+            if self._authority.governance.pools is not None:
+                # The usage snapshot passed (§14.6) and the calendar day it was built for.
+                body["usage"] = None if usage is None else recorded(usage)
+                body["day"] = day
         return body
 
     def _refuse_decisions(
@@ -1323,6 +1650,8 @@ class LeaseManager:
                         assert isinstance(holder_proof, dict)
                         challenge = bytes.fromhex(holder_proof["challenge"])
                         self._store.record_proof(verdict.lease_id, challenge, entries[-1].seq)
+                        if verdict.claims.parent is not None:
+                            self._store.use_sub_lease_call(verdict.lease_id)
             except StateError as exc:
                 lease_id = _lease_id_of(token)
                 if (
@@ -1374,10 +1703,39 @@ class LeaseManager:
         judged = standing(verified.claims, now, snapshot, self._standing_policy())
         if isinstance(judged, Deny):
             return judged
+        if self._store.release(verified.lease_id) is not None:
+            return deny(Code.LEASE_REVOKED, "RELEASED")
+        if verified.claims.parent is not None:
+            ended = self._sub_lease_standing(verified.lease_id, verified.claims, now)
+            if ended is not None:
+                return ended
         assert isinstance(holder_proof, dict)
         if self._store.proof_used(verified.lease_id, bytes.fromhex(holder_proof["challenge"])):
             return deny(Code.INVALID_TOKEN, "HOLDER_PROOF_REPLAYED")
         return verified
+
+    def _sub_lease_standing(
+        self, lease_id: bytes, claims: LeaseClaims, now: MonotonicTime
+    ) -> Deny | None:
+        """§14.8: a child stands while its parent does (recorded, not revoked, not released,
+        not ended by time) and while it has a call left."""
+        parent = claims.parent
+        assert parent is not None
+        record = self._store.sub_lease(lease_id)
+        parent_lease = self._store.lease(parent.lease_id)
+        parent_claims = None if parent_lease is None else _stored_claims(parent_lease)
+        if (
+            record is None
+            or parent_claims is None
+            or record.parent_id != parent.lease_id
+            or self._store.revocations.lookup(parent.lease_id) is not None
+            or self._store.release(parent.lease_id) is not None
+            or time_standing(parent_claims, now) is not None
+        ):
+            return deny(Code.LEASE_REVOKED, "PARENT_ENDED")
+        if record.used >= record.calls:
+            return deny(Code.LEASE_REVOKED, "CALLS_EXHAUSTED")
+        return None
 
     def _authorization_body(
         self,
@@ -1471,6 +1829,11 @@ class LeaseManager:
                     for entry in self._append(bodies):
                         record = self._register(entry)
                         revocations[record.lease_id] = _revocation(record, False)
+                    settled = self._revoked_settlements(
+                        lease_id for lease_id, r in revocations.items() if not r.already_revoked
+                    )
+                    if settled:
+                        self._append(settled)
             answers: list[Revocation] = []
             answered: set[bytes] = set()
             for identifier in identifiers:
@@ -1480,6 +1843,239 @@ class LeaseManager:
                 answered.add(identifier)
                 answers.append(revocation)
             return answers
+
+    # ----------------------------------------------------------------------------- release
+
+    def release(self, lease_id: bytes | str, usage: object, holder_proof: object) -> ReleaseReceipt:
+        """End a recorded lease early and settle what it used (spec §14.7).
+
+        ``usage`` is ``{"units": int, "spend_cents": int}`` (or a ``release.Usage``): what the
+        lease really used. ``holder_proof`` proves possession of the token's holder key over
+        the lease id and a fresh challenge (§7.2); it is used up like an authorization's.
+        Raises ``ReleaseRejected`` (nothing recorded) for an unknown lease, bad usage, a bad or
+        replayed proof, a lease already released, revoked (settled at its reservation when it
+        was revoked) or ended by time (settled at its reservation). Otherwise the ``release``
+        and ``settlement`` entries are committed, every sub-lease of the lease ends, and the
+        issuer-signed receipt bound to the checkpoint that covers the release is returned.
+        """
+        identifier = _normalise_lease_id(lease_id)
+        if isinstance(usage, Usage):
+            settled = usage
+        else:
+            try:
+                settled = Usage.from_json(usage)
+            except UsageError as exc:
+                raise ReleaseRejected(ReleaseRejection.BAD_USAGE, str(exc)) from None
+        with self._operation():
+            now = self._clock.now()
+            reserved: Usage | None = None
+            with self._transaction():
+                lease = self._store.lease(identifier)
+                claims = None if lease is None else _stored_claims(lease)
+                if claims is None:
+                    raise ReleaseRejected(
+                        ReleaseRejection.UNKNOWN_LEASE, f"no lease {identifier.hex()} here"
+                    )
+                refused = holder_proof_failure(claims, holder_proof)
+                if refused is not None:
+                    raise ReleaseRejected(ReleaseRejection.HOLDER_PROOF_INVALID, refused.message)
+                assert isinstance(holder_proof, dict)
+                challenge = bytes.fromhex(holder_proof["challenge"])
+                if self._store.proof_used(identifier, challenge):
+                    raise ReleaseRejected(
+                        ReleaseRejection.HOLDER_PROOF_REPLAYED, "sign a fresh challenge"
+                    )
+                if self._store.release(identifier) is not None:
+                    raise ReleaseRejected(
+                        ReleaseRejection.ALREADY_RELEASED, "the lease was released before"
+                    )
+                if self._store.revocations.lookup(identifier) is not None:
+                    raise ReleaseRejected(
+                        ReleaseRejection.REVOKED,
+                        "a revoked lease was settled at its reservation when it was revoked",
+                    )
+                late = time_standing(claims, now)
+                if late is not None:
+                    raise ReleaseRejected(
+                        ReleaseRejection.EXPIRED,
+                        f"{late.message}: it is settled at its reservation",
+                    )
+                reservation = self._store.reservation(identifier)
+                if reservation is not None:
+                    reserved = Usage(reservation.units, reservation.spend_cents)
+                sweep = self._expiry_settlements(now) if reservation is not None else []
+                release_body: dict[str, Any] = {
+                    "event": "release",
+                    "at": now.to_json(),
+                    "lease_id": identifier.hex(),
+                    "usage": settled.to_json(),
+                    "reserved": None if reserved is None else reserved.to_json(),
+                    "holder_proof": recorded(holder_proof),
+                }
+                settlement = (
+                    []
+                    if reservation is None
+                    else [
+                        settlement_body(reservation, "RELEASED", settled.units, settled.spend_cents)
+                    ]
+                )
+                entries = self._append([*sweep, release_body, *settlement])
+                release_entry = entries[len(sweep)]
+                self._store.record_proof(identifier, challenge, release_entry.seq)
+                self._store.insert_release(
+                    ReleaseRecord(
+                        identifier,
+                        now.epoch,
+                        now.ns,
+                        settled.units,
+                        settled.spend_cents,
+                        release_entry.seq,
+                    )
+                )
+                if reservation is not None:
+                    self._store.settle_reservation(
+                        identifier, RELEASED, settled.units, settled.spend_cents
+                    )
+            note = self._store.meta(_CHECKPOINT_KEY)
+            if note is None:  # pragma: no cover - every commit seals a checkpoint
+                raise StateError(StateFailure.STORE_UNAVAILABLE, "no checkpoint was signed")
+            return sign_release_receipt(
+                self._signer,
+                lease_id=identifier,
+                policy_digest=claims.policy_digest,
+                released_at=now,
+                reserved=reserved,
+                settled=settled,
+                audit_seq=release_entry.seq,
+                checkpoint=note,
+            )
+
+    # ----------------------------------------------------------------------------- sub-leases
+
+    def derive_sub_lease(
+        self,
+        parent_token: bytes,
+        holder_proof: object,
+        *,
+        tool: object,
+        calls: object,
+        ttl_ns: object,
+        holder_public_key: object | None = None,
+    ) -> Decision:
+        """Derive an attenuated child lease for one tool call (spec §14.8), durably.
+
+        The parent must be a lease recorded here whose holder proves possession (a fresh
+        challenge, used up), still standing (§8: time, revocation, policy, trust) and not
+        released. The kernel's ``derive`` then judges the tool, calls, time to live and holder
+        key (``holder_public_key`` defaults to the parent's holder). A GRANT is returned only
+        once its ``sub_lease`` entry and the child are committed; every outcome is audited.
+        """
+        if type(parent_token) is not bytes:
+            raise UsageError("a token is bytes")
+        with self._operation():
+            now: MonotonicTime | None = None
+            try:
+                now = self._clock.now()
+                trust = self._trust.current()
+            except StateError as exc:
+                return exc.deny()
+            entries: list[AuditEntry] = []
+            decision: Decision = deny(Code.INVALID_TOKEN, "UNKNOWN_LEASE")
+            try:
+                with self._transaction():
+                    parent_id = _lease_id_of(parent_token)
+                    lease = None if parent_id is None else self._store.lease(parent_id)
+                    claims = None if lease is None else _stored_claims(lease)
+                    if lease is None or claims is None or lease.token != parent_token:
+                        decision = deny(Code.INVALID_TOKEN, "UNKNOWN_LEASE")
+                    else:
+                        refusal = self._parent_refusal(lease, claims, holder_proof, now, trust)
+                        holder = (
+                            claims.holder_public_key
+                            if holder_public_key is None
+                            else _key_bytes(holder_public_key)
+                        )
+                        decision = refusal or derive(
+                            self._authority, claims, now, tool, calls, ttl_ns, holder
+                        )
+                    body = {
+                        "event": "sub_lease",
+                        "at": now.to_json(),
+                        "parent_lease_id": None if parent_id is None else parent_id.hex(),
+                        "tool": recorded(tool),
+                        "calls": recorded(calls),
+                        "ttl_ns": recorded(ttl_ns),
+                        "holder_public_key": recorded(
+                            holder_public_key.hex()
+                            if type(holder_public_key) is bytes
+                            else holder_public_key
+                        ),
+                        "holder_proof": recorded(holder_proof),
+                        "outcome": outcome_record(decision),
+                    }
+                    entries = self._append([body])
+                    if isinstance(decision, Grant):
+                        assert parent_id is not None and isinstance(holder_proof, dict)
+                        seq = entries[-1].seq
+                        challenge = bytes.fromhex(holder_proof["challenge"])
+                        self._store.record_proof(parent_id, challenge, seq)
+                        self._store.insert_lease(self._lease_record(decision, seq))
+                        parent = decision.claims.parent
+                        assert parent is not None
+                        self._store.insert_sub_lease(
+                            SubLeaseRecord(
+                                decision.lease_id, parent_id, parent.tool, parent.calls, 0, seq
+                            )
+                        )
+            except StateError as exc:
+                self._void_grants(exc, [decision], entries)
+                return exc.deny()
+            return decision
+
+    def _parent_refusal(
+        self,
+        lease: LeaseRecord,
+        claims: LeaseClaims,
+        holder_proof: object,
+        now: MonotonicTime,
+        trust: TrustSnapshot,
+    ) -> Deny | None:
+        """Why a recorded parent cannot be derived from: its proof, standing, release."""
+        refused = holder_proof_failure(claims, holder_proof)
+        if refused is not None:
+            return refused
+        assert isinstance(holder_proof, dict)
+        if self._store.proof_used(lease.lease_id, bytes.fromhex(holder_proof["challenge"])):
+            return deny(Code.INVALID_TOKEN, "HOLDER_PROOF_REPLAYED")
+        judged = standing(
+            claims, now, trust, self._standing_policy(), _RegistryView(self._store.revocations)
+        )
+        if isinstance(judged, Deny):
+            return judged
+        if self._store.release(lease.lease_id) is not None:
+            return deny(Code.LEASE_REVOKED, "RELEASED")
+        return None
+
+    # ----------------------------------------------------------------------------- pools
+
+    def pools(self) -> PoolStatus:
+        """What is in flight and spent now, per scope of the policy's pools (§14.6).
+
+        The usage snapshot the next ``acquire`` would start from (before expiry settlement,
+        which only a transaction performs: an ended lease shows as not in flight here anyway).
+        """
+        with self._operation():
+            governance = self._authority.governance
+            pools = None if governance is None else governance.pools
+            if pools is None:
+                raise UsageError("this manager's policy has no pools")
+            now = self._clock.now()
+            day = self._calendar.today()
+            records = self._store.usage_reservations(
+                now.epoch, reservation_window_start(pools, now), day
+            )
+            usage = snapshot(day, [reservation_json(r) for r in records], [])
+            return PoolStatus(now, day, usage, tuple(_scope_summaries(pools, records, now, day)))
 
     # ----------------------------------------------------------------------------- trust
 
@@ -1529,6 +2125,9 @@ class LeaseManager:
                 self._commit_trust(entries)
                 for entry in entries[1:]:
                     revoked.append(self._register(entry).lease_id)
+                settled = self._revoked_settlements(revoked)
+                if settled:
+                    self._append(settled)
             self._recorded_trust.add(parsed.digest)
             return TrustApplied(parsed.sequence, parsed.digest, tuple(revoked))
 

@@ -49,7 +49,13 @@ _LEASE_EVENTS = {
     "revocation_recovered",
     "grant_void",
     "authorization_void",
+    "release",
+    "release_recovered",
+    "settlement",
+    "sub_lease",
 }
+# The events that grant a lease: a decision, or the derivation of a sub-lease (§14.8).
+_GRANT_EVENTS = {"decision", "sub_lease"}
 
 
 class ReceiptFailure(enum.StrEnum):
@@ -106,7 +112,7 @@ class VerifiedReceipt:
 def _concerns(record: Mapping[str, Any], lease_hex: str) -> bool:
     if record.get("event") not in _LEASE_EVENTS:
         return False
-    if record["event"] == "decision":
+    if record["event"] in _GRANT_EVENTS:
         outcome = record.get("outcome")
         return isinstance(outcome, dict) and outcome.get("lease_id") == lease_hex
     return bool(record.get("lease_id") == lease_hex)
@@ -268,7 +274,7 @@ def _check_entries(
             raise ReceiptError(ReceiptFailure.MALFORMED, f"entry {seq} is not an audit entry")
         if not _concerns(record, lease_hex):
             raise ReceiptError(ReceiptFailure.WRONG_LEASE, f"entry {seq} is about another lease")
-        if record["event"] == "decision":
+        if record["event"] in _GRANT_EVENTS:
             if record["outcome"].get("token") != token.hex():
                 raise ReceiptError(
                     ReceiptFailure.BAD_TOKEN, "the GRANT entry recorded another token"

@@ -523,9 +523,15 @@ class _Replayer:
                     signer.candidate = tail
         request, request_unrecorded = _optional_input(record, "request")
         approvals, approvals_unrecorded = _optional_input(record, "approvals")
+        # A pooled decision's usage snapshot (§14.6): the document the manager passed.
+        usage, usage_unrecorded = _optional_input(record, "usage")
         replayed = outcome_record(
-            decide(authority, manifest, snapshot, now, hrc, request, approvals)
+            decide(authority, manifest, snapshot, now, hrc, request, approvals, usage)
         )
+        if usage_unrecorded and _reason(replayed) == _USAGE_INVALID:
+            # Too large to record means over the snapshot limits: the kernel refused it.
+            _expect_malformed(outcome, _USAGE_INVALID, "the usage snapshot")
+            return "checked", "UNRECORDED_USAGE"
         if request_unrecorded and _reason(replayed) == _REQUEST_MISSING:
             # An input too large to record is over the request limits, so the kernel refused
             # it as malformed; replayed without it, the same step refuses it as missing.
@@ -554,6 +560,7 @@ _REQUEST_MISSING = ("DENY", "POLICY_DENIED", "REQUEST_MISSING")
 _REQUEST_MALFORMED = ("DENY", "POLICY_DENIED", "REQUEST_MALFORMED")
 _APPROVALS_INSUFFICIENT = ("DENY", "APPROVAL_REQUIRED", "APPROVALS_INSUFFICIENT")
 _APPROVALS_MALFORMED = ("DENY", "APPROVAL_REQUIRED", "APPROVALS_MALFORMED")
+_USAGE_INVALID = ("DENY", "QUOTA_EXCEEDED", "USAGE_INVALID")
 
 
 def _reason(outcome: Mapping[str, object]) -> tuple[object, object, object]:

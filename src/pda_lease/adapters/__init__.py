@@ -16,7 +16,14 @@ from pda_lease.adapters.audit import (
     VerifyReport,
     verify_audit_file,
 )
-from pda_lease.adapters.clock import BootClock, Clock, FakeClock
+from pda_lease.adapters.clock import (
+    BootClock,
+    Calendar,
+    Clock,
+    FakeCalendar,
+    FakeClock,
+    SystemCalendar,
+)
 from pda_lease.adapters.errors import StateError, StateFailure
 from pda_lease.adapters.store import (
     ApprovalRecord,
@@ -37,7 +44,9 @@ __all__ = [
     "AuditHead",
     "AuditLog",
     "BootClock",
+    "Calendar",
     "Clock",
+    "FakeCalendar",
     "FakeClock",
     "FileTrustSource",
     "JsonlAuditLog",
@@ -52,6 +61,7 @@ __all__ = [
     "SqliteLeaseStore",
     "StateError",
     "StateFailure",
+    "SystemCalendar",
     "TrustSource",
     "VerifyReport",
     "verify_audit_file",

@@ -86,3 +86,51 @@ class FakeClock:
         self._boots += 1
         self._time = MonotonicTime(epoch or f"boot-{self._boots}", ns)
         return self._time
+
+
+# ---------------------------------------------------------------------------------- calendar
+
+NS_PER_DAY = 86_400_000_000_000
+MAX_DAY = (1 << 31) - 1
+
+
+@runtime_checkable
+class Calendar(Protocol):
+    """Today, as days since 1970-01-01 UTC: the day of daily spend budgets (spec §14.3).
+
+    A pooled manager reads it once per operation and records it with the usage snapshot, so
+    replay never reads a calendar. ``today`` raises ``StateError`` if the day is unknown.
+    """
+
+    def today(self) -> int: ...
+
+
+class SystemCalendar:
+    """The wall clock's UTC day. A wall clock can be set back; the day is only used to group
+    spend, never to judge a lease's time, which stays on the monotonic clock."""
+
+    def today(self) -> int:
+        try:
+            day = time.time_ns() // NS_PER_DAY
+        except OSError as exc:  # pragma: no cover - the wall clock does not fail on Linux
+            raise StateError(StateFailure.CLOCK_UNAVAILABLE, f"wall clock: {exc}") from None
+        if not 0 <= day <= MAX_DAY:
+            raise StateError(StateFailure.CLOCK_UNAVAILABLE, f"wall clock day {day} is invalid")
+        return day
+
+
+class FakeCalendar:
+    """A calendar the test sets; ``available = False`` makes it fail."""
+
+    def __init__(self, day: int = 20426) -> None:
+        self.day = day
+        self.available = True
+
+    def today(self) -> int:
+        if not self.available:
+            raise StateError(StateFailure.CLOCK_UNAVAILABLE, "the fake calendar is switched off")
+        return self.day
+
+    def advance(self, days: int = 1) -> int:
+        self.day += days
+        return self.day

@@ -29,13 +29,13 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from pda_lease.adapters.errors import StateError, StateFailure
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_MS = 30_000
 
 # Migration N (index N-1) takes a database from user_version N-1 to N. Each runs in the same
@@ -100,6 +100,56 @@ MIGRATIONS: tuple[str, ...] = (
         audit_seq INTEGER NOT NULL,
         PRIMARY KEY (manifest_digest, document)
     ) STRICT, WITHOUT ROWID;
+    """,
+    # 4: pools (spec §14.6): one reservation per pooled grant and its settlement, the governed
+    # denials the safety rules count, releases, and sub-leases with their calls used.
+    """
+    CREATE TABLE reservations (
+        lease_id BLOB PRIMARY KEY CHECK (length(lease_id) = 16),
+        principal BLOB NOT NULL CHECK (length(principal) = 32),
+        workspace TEXT NOT NULL,
+        clock_epoch TEXT NOT NULL,
+        granted_at_ns INTEGER NOT NULL,
+        expires_at_ns INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        units INTEGER NOT NULL,
+        context_tokens INTEGER NOT NULL,
+        compute INTEGER NOT NULL,
+        spend_cents INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('open', 'released', 'expired', 'revoked')),
+        settled_units INTEGER,
+        settled_cents INTEGER,
+        audit_seq INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX reservations_by_state ON reservations (state, clock_epoch, expires_at_ns);
+    CREATE INDEX reservations_by_grant ON reservations (clock_epoch, granted_at_ns);
+    CREATE INDEX reservations_by_day ON reservations (day);
+    CREATE TABLE denials (
+        audit_seq INTEGER PRIMARY KEY,
+        principal BLOB NOT NULL CHECK (length(principal) = 32),
+        workspace TEXT NOT NULL,
+        clock_epoch TEXT NOT NULL,
+        at_ns INTEGER NOT NULL,
+        code TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX denials_by_time ON denials (clock_epoch, at_ns);
+    CREATE TABLE releases (
+        lease_id BLOB PRIMARY KEY CHECK (length(lease_id) = 16),
+        released_epoch TEXT NOT NULL,
+        released_ns INTEGER NOT NULL,
+        units INTEGER NOT NULL,
+        spend_cents INTEGER NOT NULL,
+        audit_seq INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE sub_leases (
+        lease_id BLOB PRIMARY KEY CHECK (length(lease_id) = 16),
+        parent_id BLOB NOT NULL CHECK (length(parent_id) = 16),
+        tool TEXT NOT NULL,
+        calls INTEGER NOT NULL,
+        used INTEGER NOT NULL,
+        audit_seq INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX sub_leases_by_parent ON sub_leases (parent_id);
     """,
 )
 
@@ -174,6 +224,66 @@ class ApprovalRecord:
     audit_seq: int
 
 
+OPEN, RELEASED, EXPIRED, REVOKED = "open", "released", "expired", "revoked"
+
+
+@attrs.frozen
+class ReservationRecord:
+    """What a pooled grant reserved (spec §14.6) and, once closed, what was settled."""
+
+    lease_id: bytes
+    principal: bytes
+    workspace: str
+    clock_epoch: str
+    granted_at_ns: int
+    expires_at_ns: int
+    day: int
+    units: int
+    context_tokens: int
+    compute: int
+    spend_cents: int
+    state: str
+    settled_units: int | None
+    settled_cents: int | None
+    audit_seq: int
+
+
+@attrs.frozen
+class DenialRecord:
+    """A governed DENY of an authenticated request, counted by the safety rules (§14.6)."""
+
+    audit_seq: int
+    principal: bytes
+    workspace: str
+    clock_epoch: str
+    at_ns: int
+    code: str
+
+
+@attrs.frozen
+class ReleaseRecord:
+    """A released lease (§14.7) and the usage it was settled at."""
+
+    lease_id: bytes
+    released_epoch: str
+    released_ns: int
+    units: int
+    spend_cents: int
+    audit_seq: int
+
+
+@attrs.frozen
+class SubLeaseRecord:
+    """A sub-lease (§14.8): its parent, tool, calls granted and calls used."""
+
+    lease_id: bytes
+    parent_id: bytes
+    tool: str
+    calls: int
+    used: int
+    audit_seq: int
+
+
 @runtime_checkable
 class RevocationRegistry(Protocol):
     """Revocations by lease id. ``add`` runs inside its store's write transaction."""
@@ -225,6 +335,32 @@ class LeaseStore(Protocol):
     def approvals(self, manifest_digest: bytes) -> list[ApprovalRecord]: ...
 
     def add_approval(self, record: ApprovalRecord) -> bool: ...
+
+    def reservation(self, lease_id: bytes) -> ReservationRecord | None: ...
+
+    def usage_reservations(
+        self, clock_epoch: str, window_start_ns: int, day: int
+    ) -> list[ReservationRecord]: ...
+
+    def ended_reservations(self, clock_epoch: str, now_ns: int) -> list[ReservationRecord]: ...
+
+    def insert_reservation(self, record: ReservationRecord) -> None: ...
+
+    def settle_reservation(self, lease_id: bytes, state: str, units: int, cents: int) -> bool: ...
+
+    def recent_denials(self, clock_epoch: str, since_ns: int) -> list[DenialRecord]: ...
+
+    def insert_denial(self, record: DenialRecord) -> None: ...
+
+    def release(self, lease_id: bytes) -> ReleaseRecord | None: ...
+
+    def insert_release(self, record: ReleaseRecord) -> bool: ...
+
+    def sub_lease(self, lease_id: bytes) -> SubLeaseRecord | None: ...
+
+    def insert_sub_lease(self, record: SubLeaseRecord) -> None: ...
+
+    def use_sub_lease_call(self, lease_id: bytes) -> None: ...
 
     def audit_head(self) -> AuditHead | None: ...
 
@@ -284,6 +420,19 @@ def _review(row: tuple[object, ...]) -> ReviewRecord:
 
 def _approval(row: tuple[object, ...]) -> ApprovalRecord:
     return ApprovalRecord(*row)  # type: ignore[arg-type]
+
+
+_RESERVATION_COLUMNS = (
+    "lease_id, principal, workspace, clock_epoch, granted_at_ns, expires_at_ns, day, units, "
+    "context_tokens, compute, spend_cents, state, settled_units, settled_cents, audit_seq"
+)
+_DENIAL_COLUMNS = "audit_seq, principal, workspace, clock_epoch, at_ns, code"
+_RELEASE_COLUMNS = "lease_id, released_epoch, released_ns, units, spend_cents, audit_seq"
+_SUB_LEASE_COLUMNS = "lease_id, parent_id, tool, calls, used, audit_seq"
+
+
+def _placeholders(columns: str) -> str:
+    return ", ".join("?" for _ in columns.split(","))
 
 
 class _SqliteRevocations:
@@ -538,6 +687,96 @@ class SqliteLeaseStore:
         )
         return cursor.rowcount == 1
 
+    # ----------------------------------------------------------------------------- pools
+
+    def reservation(self, lease_id: bytes) -> ReservationRecord | None:
+        row = self._one(
+            f"SELECT {_RESERVATION_COLUMNS} FROM reservations WHERE lease_id = ?", (lease_id,)
+        )
+        return None if row is None else ReservationRecord(*row)  # type: ignore[arg-type]
+
+    def usage_reservations(
+        self, clock_epoch: str, window_start_ns: int, day: int
+    ) -> list[ReservationRecord]:
+        rows = self._all(
+            f"SELECT {_RESERVATION_COLUMNS} FROM reservations WHERE state = 'open' "
+            "OR (clock_epoch = ? AND granted_at_ns >= ?) OR day = ? ORDER BY audit_seq, lease_id",
+            (clock_epoch, window_start_ns, day),
+        )
+        return [ReservationRecord(*row) for row in rows]  # type: ignore[arg-type]
+
+    def ended_reservations(self, clock_epoch: str, now_ns: int) -> list[ReservationRecord]:
+        rows = self._all(
+            f"SELECT {_RESERVATION_COLUMNS} FROM reservations WHERE state = 'open' "
+            "AND (clock_epoch != ? OR expires_at_ns <= ?) ORDER BY audit_seq, lease_id",
+            (clock_epoch, now_ns),
+        )
+        return [ReservationRecord(*row) for row in rows]  # type: ignore[arg-type]
+
+    def insert_reservation(self, record: ReservationRecord) -> None:
+        self._require_write()
+        self._execute(
+            f"INSERT INTO reservations ({_RESERVATION_COLUMNS}) "
+            f"VALUES ({_placeholders(_RESERVATION_COLUMNS)})",
+            attrs.astuple(record),
+        )
+
+    def settle_reservation(self, lease_id: bytes, state: str, units: int, cents: int) -> bool:
+        self._require_write()
+        cursor = self._execute(
+            "UPDATE reservations SET state = ?, settled_units = ?, settled_cents = ? "
+            "WHERE lease_id = ? AND state = 'open'",
+            (state, units, cents, lease_id),
+        )
+        return cursor.rowcount == 1
+
+    def recent_denials(self, clock_epoch: str, since_ns: int) -> list[DenialRecord]:
+        rows = self._all(
+            f"SELECT {_DENIAL_COLUMNS} FROM denials WHERE clock_epoch = ? AND at_ns >= ? "
+            "ORDER BY audit_seq",
+            (clock_epoch, since_ns),
+        )
+        return [DenialRecord(*row) for row in rows]  # type: ignore[arg-type]
+
+    def insert_denial(self, record: DenialRecord) -> None:
+        self._require_write()
+        self._execute(
+            f"INSERT OR IGNORE INTO denials ({_DENIAL_COLUMNS}) "
+            f"VALUES ({_placeholders(_DENIAL_COLUMNS)})",
+            attrs.astuple(record),
+        )
+
+    def release(self, lease_id: bytes) -> ReleaseRecord | None:
+        row = self._one(f"SELECT {_RELEASE_COLUMNS} FROM releases WHERE lease_id = ?", (lease_id,))
+        return None if row is None else ReleaseRecord(*row)  # type: ignore[arg-type]
+
+    def insert_release(self, record: ReleaseRecord) -> bool:
+        self._require_write()
+        cursor = self._execute(
+            f"INSERT OR IGNORE INTO releases ({_RELEASE_COLUMNS}) "
+            f"VALUES ({_placeholders(_RELEASE_COLUMNS)})",
+            attrs.astuple(record),
+        )
+        return cursor.rowcount == 1
+
+    def sub_lease(self, lease_id: bytes) -> SubLeaseRecord | None:
+        row = self._one(
+            f"SELECT {_SUB_LEASE_COLUMNS} FROM sub_leases WHERE lease_id = ?", (lease_id,)
+        )
+        return None if row is None else SubLeaseRecord(*row)  # type: ignore[arg-type]
+
+    def insert_sub_lease(self, record: SubLeaseRecord) -> None:
+        self._require_write()
+        self._execute(
+            f"INSERT OR IGNORE INTO sub_leases ({_SUB_LEASE_COLUMNS}) "
+            f"VALUES ({_placeholders(_SUB_LEASE_COLUMNS)})",
+            attrs.astuple(record),
+        )
+
+    def use_sub_lease_call(self, lease_id: bytes) -> None:
+        self._require_write()
+        self._execute("UPDATE sub_leases SET used = used + 1 WHERE lease_id = ?", (lease_id,))
+
     # ----------------------------------------------------------------------------- meta
 
     def meta(self, key: str) -> str | None:
@@ -575,6 +814,10 @@ class _MemoryState:
     reviews: dict[bytes, ReviewRecord] = attrs.Factory(dict)
     approvals: dict[tuple[bytes, str], ApprovalRecord] = attrs.Factory(dict)
     meta: dict[str, str] = attrs.Factory(dict)
+    reservations: dict[bytes, ReservationRecord] = attrs.Factory(dict)
+    denials: dict[int, DenialRecord] = attrs.Factory(dict)
+    releases: dict[bytes, ReleaseRecord] = attrs.Factory(dict)
+    sub_leases: dict[bytes, SubLeaseRecord] = attrs.Factory(dict)
 
 
 class _MemoryRevocations:
@@ -723,6 +966,93 @@ class MemoryLeaseStore:
         approvals[key] = record
         self._undo(lambda: approvals.pop(key))
         return True
+
+    def _put(self, table: dict[Any, Any], key: object, record: object) -> None:
+        """Insert or replace ``table[key]`` inside the transaction, undoably."""
+        previous = table.get(key)
+        table[key] = record
+        if previous is None:
+            self._undo(lambda: table.pop(key))
+        else:
+            self._undo(lambda: table.__setitem__(key, previous))
+
+    def reservation(self, lease_id: bytes) -> ReservationRecord | None:
+        return self._read().reservations.get(lease_id)
+
+    def _reservations(self) -> list[ReservationRecord]:
+        return sorted(self._read().reservations.values(), key=lambda r: (r.audit_seq, r.lease_id))
+
+    def usage_reservations(
+        self, clock_epoch: str, window_start_ns: int, day: int
+    ) -> list[ReservationRecord]:
+        return [
+            r
+            for r in self._reservations()
+            if r.state == OPEN
+            or (r.clock_epoch == clock_epoch and r.granted_at_ns >= window_start_ns)
+            or r.day == day
+        ]
+
+    def ended_reservations(self, clock_epoch: str, now_ns: int) -> list[ReservationRecord]:
+        return [
+            r
+            for r in self._reservations()
+            if r.state == OPEN and (r.clock_epoch != clock_epoch or r.expires_at_ns <= now_ns)
+        ]
+
+    def insert_reservation(self, record: ReservationRecord) -> None:
+        reservations = self._writable().reservations
+        if record.lease_id in reservations:
+            raise _unavailable("reservation recorded twice")
+        self._put(reservations, record.lease_id, record)
+
+    def settle_reservation(self, lease_id: bytes, state: str, units: int, cents: int) -> bool:
+        reservations = self._writable().reservations
+        current = reservations.get(lease_id)
+        if current is None or current.state != OPEN:
+            return False
+        settled = attrs.evolve(current, state=state, settled_units=units, settled_cents=cents)
+        self._put(reservations, lease_id, settled)
+        return True
+
+    def recent_denials(self, clock_epoch: str, since_ns: int) -> list[DenialRecord]:
+        return sorted(
+            (
+                d
+                for d in self._read().denials.values()
+                if d.clock_epoch == clock_epoch and d.at_ns >= since_ns
+            ),
+            key=lambda d: d.audit_seq,
+        )
+
+    def insert_denial(self, record: DenialRecord) -> None:
+        denials = self._writable().denials
+        if record.audit_seq not in denials:
+            self._put(denials, record.audit_seq, record)
+
+    def release(self, lease_id: bytes) -> ReleaseRecord | None:
+        return self._read().releases.get(lease_id)
+
+    def insert_release(self, record: ReleaseRecord) -> bool:
+        releases = self._writable().releases
+        if record.lease_id in releases:
+            return False
+        self._put(releases, record.lease_id, record)
+        return True
+
+    def sub_lease(self, lease_id: bytes) -> SubLeaseRecord | None:
+        return self._read().sub_leases.get(lease_id)
+
+    def insert_sub_lease(self, record: SubLeaseRecord) -> None:
+        sub_leases = self._writable().sub_leases
+        if record.lease_id not in sub_leases:
+            self._put(sub_leases, record.lease_id, record)
+
+    def use_sub_lease_call(self, lease_id: bytes) -> None:
+        sub_leases = self._writable().sub_leases
+        current = sub_leases.get(lease_id)
+        if current is not None:
+            self._put(sub_leases, lease_id, attrs.evolve(current, used=current.used + 1))
 
     def audit_head(self) -> AuditHead | None:
         return _parse_head(self.meta(_HEAD_KEY), "the in-memory store")

@@ -1364,7 +1364,7 @@ def _document(
         "workspaces": _sorted_dict(workspace_documents),
         "pools": _pools_document(org.get("pools"), members),
     }
-    return document
+    return _sorted_dict(document)
 
 
 def _pools_document(source: object, members: list[_Member]) -> object:

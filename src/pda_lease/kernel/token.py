@@ -680,6 +680,19 @@ def _check_holder_proof(claims: LeaseClaims, holder_proof: object) -> None:
         raise _invalid("HOLDER_PROOF_INVALID")
 
 
+def holder_proof_failure(claims: LeaseClaims, holder_proof: object) -> Deny | None:
+    """The §7.2 check of a holder proof for ``claims`` alone: why it fails, or None.
+
+    For operations on a recorded lease other than authorization (release, sub-leases), where
+    the token is the manager's own and only possession of the holder key is in question.
+    """
+    try:
+        _check_holder_proof(claims, holder_proof)
+    except _Refused as refused:
+        return refused.denial
+    return None
+
+
 def time_standing(claims: LeaseClaims, now: MonotonicTime) -> Deny | None:
     """Epoch, then ``issued_at_ns <= now.ns < expires_at_ns`` (§7.3 steps 13-15, §8 1-3)."""
     if claims.clock_epoch != now.epoch:
