@@ -234,6 +234,36 @@ def check_grant(vector: Json) -> str:
     return f"verified, sub={claims[CLAIM_SUB]!r} cti={cti.hex()}"
 
 
+CLAIM_PARENT = -65548
+
+
+def check_sublease_grant(vector: Json) -> str:
+    """A sub-lease (spec §14.8): verify with the authority key; holder, chain and expiry."""
+    token = bytes.fromhex(_field(vector, "expected", "token"))
+    issuer_x = public_key_from_seed(_field(vector, "input", "authority", "signing_seed"))
+    claims = verify_with_python_cwt(token, issuer_x).claims
+    cti = claims.get(CLAIM_CTI)
+    if not isinstance(cti, bytes):
+        raise CheckFailed(f"cti is {type(cti).__name__}, not a byte string")
+    _expect("cti (lease_id)", cti.hex(), str(_field(vector, "expected", "lease_id")).lower())
+    cnf = claims.get(CLAIM_CNF)
+    cnf_key = cnf.get(1) if isinstance(cnf, dict) else None
+    if not isinstance(cnf_key, dict):
+        raise CheckFailed(f"cnf claim has no COSE_Key: {_show(cnf)}")
+    holder_x = bytes.fromhex(_field(vector, "input", "holder_public_key"))
+    _expect("cnf COSE_Key x", cnf_key.get(-2), holder_x)
+    _expect("-65543 expires_at_ns", claims.get(CLAIM_EXPIRES_AT_NS), _field(vector, "expected", "expires_at_ns"))
+    parent = claims.get(CLAIM_PARENT)
+    if not isinstance(parent, dict):
+        raise CheckFailed(f"-65548 parent claim is {_show(parent)}")
+    parent_token = bytes.fromhex(_field(vector, "input", "parent_token"))
+    parent_claims = verify_with_python_cwt(parent_token, issuer_x).claims
+    _expect("parent lease_id", parent.get("lease_id"), parent_claims.get(CLAIM_CTI))
+    _expect("parent tool", parent.get("tool"), _field(vector, "input", "tool"))
+    _expect("parent calls", parent.get("calls"), _field(vector, "input", "calls"))
+    return f"verified sub-lease cti={cti.hex()} of {parent_claims[CLAIM_CTI].hex()}"
+
+
 def check_valid(vector: Json) -> str:
     """A verification vector our verifier accepts: python-cwt must accept it too."""
     token = bytes.fromhex(_field(vector, "input", "token"))
@@ -257,6 +287,8 @@ def classify(vector: Json) -> Optional[Tuple[str, Callable[[Json], str]]]:
     expected = vector.get("expected")
     if not isinstance(expected, dict):
         return None
+    if expected.get("decision") == "GRANT" and vector.get("kind") == "sublease":
+        return "SUBLEASE", check_sublease_grant
     if expected.get("decision") == "GRANT":
         return "GRANT", check_grant
     if expected.get("result") == "VALID":

@@ -439,3 +439,6 @@ python -c 'import sys; data=open(sys.argv[1],"rb").read(); print("daily.png:", l
 
 say "33. replay the pooled log: every decision re-run with the usage snapshot it was judged on"
 pda-lease replay --quiet "$G/state/audit.jsonl"
+
+say "34. a governed model call from Python: acquire, authorize, run, always release (examples/governed_call.py)"
+python examples/governed_call.py

@@ -40,7 +40,7 @@ def test_the_demo_runs_end_to_end() -> None:
         '"live": 0, "expired": 1',
     ):
         assert marker in out, marker
-    governed = out.split("== 20.", 1)[1]  # the governance part (spec §13)
+    governed, pooled = out.split("== 20.", 1)[1].split("== 26.", 1)  # spec §13, then §14
     for marker in (
         "0 error(s), 0 warning(s)",
         "error CONTRADICTION",
@@ -55,7 +55,28 @@ def test_the_demo_runs_end_to_end() -> None:
     ):
         assert marker in governed, marker
     assert governed.count("replay OK") == 1
+    for marker in (  # every pool's denial, release, sub-lease, safety, report (spec §14)
+        "CONCURRENCY_EXCEEDED",
+        "CONTEXT_TOO_LARGE",
+        "COMPUTE_EXCEEDED",
+        "UNITS_EXCEEDED",
+        "SPEND_EXCEEDED",
+        "REQUESTS_EXCEEDED",
+        "CLAMPED",
+        '"reason": "ALREADY_RELEASED"',
+        '"reason": "CALLS_EXHAUSTED"',
+        "PRINCIPAL_COOLDOWN",
+        "WORKSPACE_CIRCUIT_OPEN",
+        "Daily report for day",
+        "PNG signature True",
+        "receipt verified",
+        "the lease was released",
+    ):
+        assert marker in pooled, marker
+    assert pooled.count("replay OK") == 1
     assert re.search(r"conformance: [1-9][0-9]* passed, 0 failed", out)
     assert "pda-lease.audit/" in out and '"ok": true' in out
     assert "replay OK" in out
-    assert '"revoked": true' in out and '"ok": false' in out.rsplit("receipt", 1)[-1]
+    before_governance = out.split("== 20.", 1)[0]
+    assert '"revoked": true' in before_governance
+    assert '"ok": false' in before_governance.rsplit("receipt", 1)[-1]

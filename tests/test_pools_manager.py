@@ -516,8 +516,11 @@ def test_sub_lease_refusals_through_the_manager() -> None:
         Grant,
     )
     assert derive(parent.token, used).reason == "HOLDER_PROOF_REPLAYED"
-    # Every attempt is audited, granted or not.
-    assert len(rig.events("sub_lease")) == 9
+    # Every attempt is audited, granted or not; replay re-runs those the kernel judged.
+    entries = rig.events("sub_lease")
+    assert len(entries) == 9
+    assert [e["judged_by"] for e in entries].count("kernel") == 6
+    assert replay_file_ok(rig)
 
 
 # ------------------------------------------------------------------------------ recovery

@@ -1986,29 +1986,39 @@ class LeaseManager:
                     parent_id = _lease_id_of(parent_token)
                     lease = None if parent_id is None else self._store.lease(parent_id)
                     claims = None if lease is None else _stored_claims(lease)
-                    if lease is None or claims is None or lease.token != parent_token:
-                        decision = deny(Code.INVALID_TOKEN, "UNKNOWN_LEASE")
-                    else:
+                    # Who decided: the manager (the parent is unknown, unproven, not standing
+                    # or released) or the kernel's derive, which replay re-runs (§12.10).
+                    judged_by = "manager"
+                    holder: object = holder_public_key
+                    refusal: Deny | None = deny(Code.INVALID_TOKEN, "UNKNOWN_LEASE")
+                    if lease is not None and claims is not None and lease.token == parent_token:
                         refusal = self._parent_refusal(lease, claims, holder_proof, now, trust)
-                        holder = (
-                            claims.holder_public_key
-                            if holder_public_key is None
-                            else _key_bytes(holder_public_key)
-                        )
-                        decision = refusal or derive(
-                            self._authority, claims, now, tool, calls, ttl_ns, holder
-                        )
+                        if holder_public_key is None:
+                            holder = claims.holder_public_key
+                        else:
+                            holder = _key_bytes(holder_public_key)
+                    if refusal is not None or claims is None:
+                        decision = refusal or deny(Code.INVALID_TOKEN, "UNKNOWN_LEASE")
+                    else:
+                        judged_by = "kernel"
+                        decision = derive(self._authority, claims, now, tool, calls, ttl_ns, holder)
                     body = {
                         "event": "sub_lease",
                         "at": now.to_json(),
+                        "issuer_kid": self._authority.kid.hex(),
+                        "policy_digest": self._authority.policy_digest.hex(),
+                        "judged_by": judged_by,
+                        "parent_token": (
+                            {"hex": parent_token.hex()}
+                            if len(parent_token) <= MAX_TOKEN_BYTES
+                            else {"unrecorded": "TOO_LARGE"}
+                        ),
                         "parent_lease_id": None if parent_id is None else parent_id.hex(),
                         "tool": recorded(tool),
                         "calls": recorded(calls),
                         "ttl_ns": recorded(ttl_ns),
                         "holder_public_key": recorded(
-                            holder_public_key.hex()
-                            if type(holder_public_key) is bytes
-                            else holder_public_key
+                            holder.hex() if type(holder) is bytes else holder
                         ),
                         "holder_proof": recorded(holder_proof),
                         "outcome": outcome_record(decision),

@@ -87,11 +87,12 @@ from pda_lease.adapters.audit import (
 )
 from pda_lease.adapters.jsonio import JsonInputError, parse_json
 from pda_lease.kernel.crypto import SIGNATURE_BYTES, cose_key_thumbprint, verify_signature
-from pda_lease.kernel.decide import Authority, decide
+from pda_lease.kernel.decide import Authority, decide, derive
 from pda_lease.kernel.errors import PdaLeaseError, UsageError
 from pda_lease.kernel.governance import GovernancePolicy, policy_from_json
 from pda_lease.kernel.inputs import MonotonicTime, TrustSnapshot, parse_trust_snapshot
 from pda_lease.kernel.model import Failure
+from pda_lease.kernel.token import open_token
 from pda_lease.manager import outcome_record
 from pda_lease.transparency.checkpoint import Checkpoint
 from pda_lease.transparency.merkle import Frontier
@@ -406,9 +407,12 @@ class _Replayer:
                     if isinstance(known, str):
                         raise _Mismatch("entry", f"trust_snapshot entry: {known}", None, None)
                     snapshots[known[0]] = known[1]
-                elif event == "decision":
+                elif event in {"decision", "sub_lease"}:
                     counts["decisions"] += 1
-                    kind, key = self._decision(record, authorities, snapshots)
+                    if event == "decision":
+                        kind, key = self._decision(record, authorities, snapshots)
+                    else:
+                        kind, key = self._sub_lease(record, authorities)
                     if kind == "replayed":
                         counts["replayed"] += 1
                         if key:
@@ -553,6 +557,59 @@ class _Replayer:
         elif not _same(outcome, replayed):
             raise _Mismatch("outcome", _differing(outcome, replayed), outcome, replayed)
         return "replayed", "hrc" if hrc_unrecorded else ""
+
+    def _sub_lease(
+        self, record: Mapping[str, object], authorities: Mapping[AuthorityKey, AuthorityDoc]
+    ) -> tuple[str, str]:
+        """Re-run a sub-lease derivation the kernel judged (§14.8); check the others' shape.
+
+        The manager's own refusals (unknown parent, holder proof, standing, release) depend on
+        its state, not on the entry alone: they are counted as checked, not replayed.
+        """
+        outcome = record.get("outcome")
+        if not isinstance(outcome, dict) or outcome.get("decision") not in {"GRANT", "DENY"}:
+            raise _Mismatch("entry", "outcome is not a GRANT or DENY object", outcome, None)
+        if record.get("judged_by") != "kernel":
+            if outcome.get("decision") != "DENY":
+                raise _Mismatch("entry", "only the kernel grants a sub-lease", outcome, None)
+            return "checked", "SUB_LEASE_REFUSED_BY_MANAGER"
+        kid, policy_digest = record.get("issuer_kid"), record.get("policy_digest")
+        key = (str(kid), str(policy_digest))
+        doc = authorities.get(key) if type(kid) is str and type(policy_digest) is str else None
+        if doc is None:
+            raise _Mismatch("authority", "the sub-lease names no recorded authority", key, None)
+        authority, signer = self._authority(key, doc)
+        parent = record.get("parent_token")
+        if not isinstance(parent, dict) or type(parent.get("hex")) is not str:
+            raise _Mismatch("entry", "a kernel-judged sub-lease records its parent", parent, None)
+        try:
+            now = MonotonicTime.from_json(record.get("at"))
+            claims = open_token(
+                bytes.fromhex(str(parent["hex"])), issuer_public_key=authority.public_key
+            )
+        except (PdaLeaseError, ValueError, TypeError) as exc:
+            raise _Mismatch("entry", f"the parent does not open: {exc}", parent, None) from None
+        arguments = []
+        for name in ("tool", "calls", "ttl_ns", "holder_public_key"):
+            value = _recorded_input(record.get(name), name)
+            if value is _UNRECORDED:
+                return "checked", "UNRECORDED_SUB_LEASE_INPUT"
+            arguments.append(value)
+        tool, calls, ttl_ns, holder = arguments
+        if type(holder) is str and len(holder) == 64:
+            with contextlib.suppress(ValueError):
+                holder = bytes.fromhex(holder)
+        token_hex = outcome.get("token")
+        signer.candidate = bytes(SIGNATURE_BYTES)
+        if outcome.get("decision") == "GRANT" and type(token_hex) is str:
+            with contextlib.suppress(ValueError):
+                tail = bytes.fromhex(token_hex)[-SIGNATURE_BYTES:]
+                if len(tail) == SIGNATURE_BYTES:
+                    signer.candidate = tail
+        replayed = outcome_record(derive(authority, claims, now, tool, calls, ttl_ns, holder))
+        if not _same(outcome, replayed):
+            raise _Mismatch("outcome", _differing(outcome, replayed), outcome, replayed)
+        return "replayed", ""
 
 
 _UNRECORDED: Any = object()
