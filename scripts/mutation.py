@@ -60,6 +60,7 @@ KERNEL_TESTS = (
     "test_mutation_kills.py",
     "test_governance.py",
     "test_mutation_tables.py",
+    "test_pools_reference.py",
 )
 TEST_HELPERS = ("conftest.py", "reference_model.py", "strategies.py")
 
