@@ -52,15 +52,21 @@ def _field(document: dict[str, Any], name: str) -> Any:
     return document[name]
 
 
-def run_decision(document: object) -> dict[str, object]:
-    """Run a decision ``input`` (spec §10); returns the ``expected``-shaped result."""
+def _authority_of(document: object, what: str) -> tuple[dict[str, Any], Authority]:
+    """A vector input and the authority its ``authority`` member describes."""
     if type(document) is not dict:
-        raise UsageError("a decision input is a JSON object")
+        raise UsageError(f"a {what} input is a JSON object")
     authority_doc = _field(document, "authority")
     if type(authority_doc) is not dict:
         raise UsageError("authority must be an object")
     seed = _hex(_field(authority_doc, "signing_seed"), 32, "authority.signing_seed")
     authority = Authority(Ed25519Signer(seed), policy_from_json(_field(authority_doc, "policy")))
+    return document, authority
+
+
+def run_decision(document: object) -> dict[str, object]:
+    """Run a decision ``input`` (spec §10); returns the ``expected``-shaped result."""
+    document, authority = _authority_of(document, "decision")
     decision = decide(
         authority,
         _field(document, "manifest"),
@@ -153,13 +159,7 @@ def standing_to_json(result: Active | Deny) -> dict[str, object]:
 
 def run_sublease(document: object) -> dict[str, object]:
     """Run a sub-lease ``input`` (spec §14.8): derive a child from a parent token."""
-    if type(document) is not dict:
-        raise UsageError("a sub-lease input is a JSON object")
-    authority_doc = _field(document, "authority")
-    if type(authority_doc) is not dict:
-        raise UsageError("authority must be an object")
-    seed = _hex(_field(authority_doc, "signing_seed"), 32, "authority.signing_seed")
-    authority = Authority(Ed25519Signer(seed), policy_from_json(_field(authority_doc, "policy")))
+    document, authority = _authority_of(document, "sub-lease")
     try:
         parent = open_token(
             _hex(_field(document, "parent_token"), None, "parent_token"),

@@ -1010,7 +1010,7 @@ class LeaseManager:
         bodies: list[dict[str, object]] = []
         for entry in entries:
             record = entry.record
-            if entry.event == "decision":
+            if entry.event in {"decision", "sub_lease"}:  # a grant, or a sub-lease's (§14.8)
                 outcome = record.get("outcome")
                 if not isinstance(outcome, dict) or outcome.get("decision") != "GRANT":
                     continue
@@ -1066,21 +1066,6 @@ class LeaseManager:
                         bodies.extend(self._released_settlement(entry))
             elif entry.event == "settlement":
                 self._roll_settlement_forward(entry)
-            elif entry.event == "sub_lease":
-                outcome = record.get("outcome")
-                if not isinstance(outcome, dict) or outcome.get("decision") != "GRANT":
-                    continue
-                lease_id = str(outcome["lease_id"])
-                if entry.seq in voided or self._store.lease(bytes.fromhex(lease_id)):
-                    continue
-                bodies.append(
-                    {
-                        "event": "grant_void",
-                        "lease_id": lease_id,
-                        "entry_seq": entry.seq,
-                        "why": "NOT_COMMITTED",
-                    }
-                )
             elif entry.event == "review_requested":
                 if self._register_review(entry):
                     bodies.append(
