@@ -13,6 +13,7 @@ in plain pytest without atheris.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from pda_lease import (
@@ -43,15 +44,19 @@ from pda_lease.adapters.audit import (
 )
 from pda_lease.adapters.jsonio import JsonInputError, canonical_json, parse_json
 from pda_lease.conformance import (
+    BOB,
+    CAROL,
     CHALLENGE,
     EPOCH,
     HOLDER,
     ISSUER,
     SECOND,
+    approval_for,
     base_manifest,
     base_policy,
     base_snapshot,
     governance_policy,
+    pools_policy,
     request_for,
 )
 from pda_lease.governance.bundle import BundleError, VerifiedBundle, sign_bundle, verify_bundle
@@ -59,6 +64,7 @@ from pda_lease.governance.sources import LintMessage, compose, parse_yaml
 from pda_lease.kernel import cbor
 from pda_lease.kernel.catalog import CATALOG
 from pda_lease.kernel.crypto import sha256
+from pda_lease.kernel.decide import derive
 from pda_lease.kernel.errors import PolicyError
 from pda_lease.kernel.governance import GovernancePolicy
 from pda_lease.kernel.inputs import HrcToken, parse_hrc_token
@@ -441,6 +447,94 @@ def check_policy_yaml(data: bytes) -> None:
             GovernancePolicy.from_json(document)
 
 
+POOLED = Authority(ISSUER, GovernancePolicy.from_json(pools_policy()))
+_POOL_REQUEST = request_for(
+    _BASE_MANIFEST, demand={"units": 10, "context_tokens": 10, "compute": 1, "spend_cents": 5}
+)
+_CLAMP_NS = 5 * SECOND  # pools_policy()'s clamp lease_ns
+_PARENT = GOVERNED.decide(
+    _BASE_MANIFEST,
+    _BASE_SNAPSHOT,
+    NOW,
+    None,
+    _WEB_REQUEST,
+    [approval_for(_BASE_MANIFEST, BOB), approval_for(_BASE_MANIFEST, CAROL)],
+)
+
+
+def _pooled(request: object, usage: object) -> None:
+    """A pooled ``decide`` (spec §14.4): Grant or Deny; a retry is later than now."""
+    decision = POOLED.decide(_BASE_MANIFEST, _BASE_SNAPSHOT, NOW, None, request, None, usage)
+    if isinstance(decision, Grant):
+        claims = open_token(decision.token, issuer_public_key=ISSUER_KEY)
+        _require(claims == decision.claims, "a pooled token does not open to its claims")
+        if decision.clamped:
+            _require(claims.expires_at_ns <= NOW.ns + _CLAMP_NS, "a clamp did not bound expiry")
+    else:
+        _check_deny(decision)
+        retry = decision.retry
+        if retry is not None:
+            _require(decision.code == "QUOTA_EXCEEDED", "only a quota denial recommends a retry")
+            if retry.day is None:
+                _require(
+                    retry.epoch == NOW.epoch and retry.ns is not None and retry.ns > NOW.ns,
+                    "a retry time is not later than now",
+                )
+            else:
+                _require(
+                    type(usage) is dict and retry.day == usage.get("day", -2) + 1,
+                    "a retry day is not the next day",
+                )
+    canonical_json(decision.to_json())
+
+
+def check_pools(data: bytes) -> None:
+    """Step P and sub-leases (spec §14.4, §14.8) on arbitrary documents.
+
+    The document is tried as the usage snapshot of a pooled decision; an object with a
+    ``request`` member as a whole pooled input; an object with a ``tool`` member as the
+    arguments of ``derive`` from a fixed governed parent (Grant or Deny; a child never
+    outlives its parent and names it).
+    """
+    try:
+        document = parse_json(data)
+    except JsonInputError:
+        return
+    _pooled(_POOL_REQUEST, document)
+    if type(document) is not dict:
+        return
+    if "request" in document:
+        _pooled(document["request"], document.get("usage"))
+    if "tool" in document:
+        assert isinstance(_PARENT, Grant)
+        holder = document.get("holder_public_key")
+        if type(holder) is str and len(holder) == 64:
+            with contextlib.suppress(ValueError):
+                holder = bytes.fromhex(holder)
+        child = derive(
+            GOVERNED,
+            _PARENT.claims,
+            NOW,
+            document.get("tool"),
+            document.get("calls"),
+            document.get("ttl_ns"),
+            holder,
+        )
+        if isinstance(child, Grant):
+            claims = open_token(child.token, issuer_public_key=ISSUER_KEY)
+            _require(claims == child.claims, "a sub-lease does not open to its claims")
+            _require(
+                claims.parent is not None and claims.parent.lease_id == _PARENT.lease_id,
+                "a sub-lease does not name its parent",
+            )
+            _require(
+                claims.expires_at_ns <= _PARENT.claims.expires_at_ns,
+                "a sub-lease outlives its parent",
+            )
+        else:
+            _check_deny(child)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "token": check_token,
     "decide": check_decide,
@@ -452,4 +546,5 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "governed": check_governed,
     "bundle": check_bundle,
     "policy_yaml": check_policy_yaml,
+    "pools": check_pools,
 }

@@ -39,6 +39,7 @@ TARGETS = (
     "governed",
     "bundle",
     "policy_yaml",
+    "pools",
 )
 _STAT = re.compile(r"^stat::(\w+):\s+(\d+)", re.MULTILINE)
 _COVERAGE = re.compile(r"^#\d+\s+\w+\s+cov: (\d+) ft: (\d+)", re.MULTILINE)

@@ -81,6 +81,7 @@ def vector_seeds(directory: Path) -> dict[str, list[bytes]]:
         "governed": [],
         "bundle": [],
         "policy_yaml": [],
+        "pools": [],
     }
     for vector in _vectors(directory):
         document = vector.get("input", {})
@@ -91,6 +92,14 @@ def vector_seeds(directory: Path) -> dict[str, list[bytes]]:
                 token = bytes.fromhex(token_hex)
                 seeds["token"].append(token)
                 seeds["cbor"].extend(_cbor_parts(token))
+        if vector.get("kind") == "decision" and "usage" in document:
+            usage = document["usage"]
+            seeds["pools"].append(_json({"request": document["request"], "usage": usage}))
+            if usage is not None:
+                seeds["pools"].append(_json(usage))
+        if vector.get("kind") == "sublease":
+            arguments = ("tool", "calls", "ttl_ns", "holder_public_key")
+            seeds["pools"].append(_json({name: document.get(name) for name in arguments}))
         if vector.get("kind") == "decision" and "request" in document:
             whole = {
                 name: document.get(name)
