@@ -54,7 +54,6 @@ from pda_lease.adapters.store import (
     LeaseRecord,
     LeaseStore,
     ReleaseRecord,
-    ReservationRecord,
     ReviewRecord,
     RevocationRecord,
     RevocationRegistry,
@@ -85,7 +84,7 @@ from pda_lease.kernel.inputs import (
     parse_trust_snapshot,
 )
 from pda_lease.kernel.model import Failure
-from pda_lease.kernel.pools import Pools
+from pda_lease.kernel.pools import Pools, parse_usage, scope_counts, usage_document
 from pda_lease.kernel.token import (
     LEASE_ID_BYTES,
     MAX_TOKEN_BYTES,
@@ -104,7 +103,6 @@ from pda_lease.pooling import (
     reservation_json,
     reservation_window_start,
     settlement_body,
-    snapshot,
 )
 from pda_lease.release import ReleaseReceipt, Usage, sign_release_receipt
 from pda_lease.transparency.checkpoint import Checkpoint, NoteSigner, VerifierKey
@@ -572,48 +570,6 @@ def _key_bytes(key: object) -> object:
         except ValueError:
             return key
     return key
-
-
-def _scope_summaries(
-    pools: Pools, records: Sequence[ReservationRecord], now: MonotonicTime, day: int
-) -> Iterator[dict[str, object]]:
-    """Per scope: limits, and what counts against each pool now (the §14.3 definitions)."""
-    scopes: list[tuple[Any, Any]] = [(pools.org, lambda r: True)]
-    for name, limits in sorted(pools.workspaces.items()):
-        scopes.append((limits, lambda r, name=name: r.workspace == name))
-    for key, limits in sorted(pools.principals.items()):
-        scopes.append((limits, lambda r, key=key: r.principal == key))
-    for limits, member in scopes:
-        mine = [r for r in records if member(r)]
-        flight = [
-            r
-            for r in mine
-            if r.state == OPEN
-            and r.clock_epoch == now.epoch
-            and r.granted_at_ns <= now.ns < r.expires_at_ns
-        ]
-        window = [
-            r
-            for r in mine
-            if r.clock_epoch == now.epoch and 0 <= now.ns - r.granted_at_ns < pools.rate_window_ns
-        ]
-        spent = sum(
-            r.spend_cents if r.state == OPEN or r.settled_cents is None else r.settled_cents
-            for r in mine
-            if r.day == day
-        )
-        used = {
-            "concurrency": len(flight),
-            "compute": sum(r.compute for r in flight),
-            "requests": len(window),
-            "units": sum(r.units for r in window),
-            "spend_cents": spent,
-        }
-        yield {
-            "scope": limits.path,
-            "pools": {pool: {"used": used[pool], "limit": getattr(limits, pool)} for pool in used},
-            "context_tokens": {"limit": limits.context_tokens},
-        }
 
 
 def _normalise_lease_id(lease_id: object) -> bytes:
@@ -1334,7 +1290,7 @@ class LeaseManager:
                 )
                 bodies: list[dict[str, Any]] = []
                 for item, request in zip(items, requests, strict=True):
-                    usage = snapshot(day, reservations, denials)
+                    usage = usage_document(day, reservations, denials)
                     manifest, hrc_token, request_doc, approvals = item
                     decision = self._authority.decide(
                         manifest, trust, now, hrc_token, request_doc, approvals, usage
@@ -2069,8 +2025,14 @@ class LeaseManager:
             records = self._store.usage_reservations(
                 now.epoch, reservation_window_start(pools, now), day
             )
-            usage = snapshot(day, [reservation_json(r) for r in records], [])
-            return PoolStatus(now, day, usage, tuple(_scope_summaries(pools, records, now, day)))
+            usage = usage_document(day, [reservation_json(r) for r in records], [])
+            parsed = parse_usage(usage)
+            if isinstance(parsed, Failure):  # the store's own rows always make a valid snapshot
+                raise StateError(
+                    StateFailure.STORE_UNAVAILABLE,
+                    f"the stored reservations make no valid usage snapshot at {parsed.path}",
+                )
+            return PoolStatus(now, day, usage, tuple(scope_counts(pools, parsed, now)))
 
     # ----------------------------------------------------------------------------- trust
 

@@ -17,7 +17,7 @@ from pda_lease.kernel.catalog import Code, Deny
 from pda_lease.kernel.decide import Grant
 from pda_lease.kernel.governance import GovernedRequest
 from pda_lease.kernel.inputs import MonotonicTime
-from pda_lease.kernel.pools import Pools, usage_document
+from pda_lease.kernel.pools import Pools
 
 # Step G reasons judged before the request's signature: such a request proves nothing about
 # who sent it, so its denial never counts against the principal it names (§14.6).
@@ -69,12 +69,6 @@ def denial_json(record: DenialRecord) -> dict[str, object]:
         "at_ns": record.at_ns,
         "code": record.code,
     }
-
-
-def snapshot(
-    day: int, reservations: list[dict[str, object]], denials: list[dict[str, object]]
-) -> dict[str, object]:
-    return usage_document(day, reservations, denials)
 
 
 def reservation_for(
@@ -134,5 +128,4 @@ __all__ = [
     "reservation_json",
     "reservation_window_start",
     "settlement_body",
-    "snapshot",
 ]

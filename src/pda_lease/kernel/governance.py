@@ -95,25 +95,6 @@ def _id_set(max_items: int, non_empty: bool = False) -> model.Check:
     return check
 
 
-def _object_of(key_check: model.Check, value_check: model.Check, non_empty: bool) -> model.Check:
-    """An object whose member names pass ``key_check`` and values ``value_check``."""
-
-    def check(value: object, path: str) -> Failure | None:
-        if type(value) is not dict:
-            return Failure("WRONG_TYPE", path)
-        assert isinstance(value, dict)
-        if non_empty and not value:
-            return Failure("BAD_VALUE", path)
-        for key in model.sorted_keys(value):
-            member = model.child_path(path, key)
-            failure = key_check(key, member) or value_check(value[key], member)
-            if failure:
-                return failure
-        return None
-
-    return check
-
-
 _ID_LIST_LIMIT = model.SNAPSHOT_LIMITS.max_items
 
 
@@ -157,7 +138,7 @@ def _governance_fields() -> tuple[Field, ...]:
     principal = (
         Field("name", _ID),
         Field("kind", model.one_of(PERSON, SERVICE)),
-        Field("workspaces", _object_of(_ID, _ID, non_empty=True)),
+        Field("workspaces", model.object_of(_ID, _ID, non_empty=True)),
     )
     return (
         Field("governance_version", model.integer(1, 1, "UNSUPPORTED_VERSION")),
@@ -168,24 +149,24 @@ def _governance_fields() -> tuple[Field, ...]:
         Field("approval_ttl_ns", model.integer(1, MAX_APPROVAL_TTL_NS)),
         Field("capabilities", _id_set(_ID_LIST_LIMIT)),
         Field("models", _id_set(_ID_LIST_LIMIT)),
-        Field("tools", _object_of(_ID, _ID, non_empty=False)),
+        Field("tools", model.object_of(_ID, _ID, non_empty=False)),
         Field(
             "categories",
-            _object_of(_ID, model.nested(_review_rule_fields(True)), non_empty=False),
+            model.object_of(_ID, model.nested(_review_rule_fields(True)), non_empty=False),
         ),
         Field(
             "sensitivity_review",
-            _object_of(
+            model.object_of(
                 model.one_of(*SENSITIVITIES),
                 model.nested(_review_rule_fields(False)),
                 non_empty=False,
             ),
         ),
-        Field("reviewers", _object_of(_key_text, _ID, non_empty=False)),
-        Field("principals", _object_of(_key_text, model.nested(principal), non_empty=False)),
+        Field("reviewers", model.object_of(_key_text, _ID, non_empty=False)),
+        Field("principals", model.object_of(_key_text, model.nested(principal), non_empty=False)),
         Field(
             "workspaces",
-            _object_of(_ID, _object_of(_ID, model.nested(role), non_empty=True), False),
+            model.object_of(_ID, model.object_of(_ID, model.nested(role), non_empty=True), False),
         ),
         Field("pools", pools_check),
     )

@@ -388,19 +388,15 @@ def _per_sensitivity(low: int, high: int) -> model.Check:
 
 
 def _distinct(item_check: model.Check, max_items: int) -> model.Check:
+    """``model.array_of``, and its items distinct (a repeat is ``BAD_VALUE`` at the array)."""
+    items = model.array_of(item_check, max_items)
+
     def check(value: object, path: str) -> Failure | None:
-        if type(value) is not list:
-            return Failure("WRONG_TYPE", path)
+        failure = items(value, path)
+        if failure:
+            return failure
         assert isinstance(value, list)
-        if len(value) > max_items:
-            return Failure("TOO_MANY_ITEMS", path)
-        for index, item in enumerate(value):
-            failure = item_check(item, model.index_path(path, index))
-            if failure:
-                return failure
-        if len(set(value)) != len(value):
-            return Failure("BAD_VALUE", path)
-        return None
+        return Failure("BAD_VALUE", path) if len(set(value)) != len(value) else None
 
     return check
 

@@ -359,6 +359,44 @@ def any_object(value: object, path: str) -> Failure | None:
     return None if type(value) is dict else Failure("WRONG_TYPE", path)
 
 
+def array_of(item: Check, max_items: int) -> Check:
+    """An array of at most ``max_items`` items, each passing ``item`` (judged in order)."""
+
+    def check(value: object, path: str) -> Failure | None:
+        if type(value) is not list:
+            return Failure("WRONG_TYPE", path)
+        assert isinstance(value, list)
+        if len(value) > max_items:
+            return Failure("TOO_MANY_ITEMS", path)
+        for index, element in enumerate(value):
+            failure = item(element, index_path(path, index))
+            if failure:
+                return failure
+        return None
+
+    return check
+
+
+def object_of(key_check: Check, value_check: Check, non_empty: bool = False) -> Check:
+    """An object whose member names pass ``key_check`` and values ``value_check``, judged in
+    deterministic member order; ``non_empty`` refuses ``{}`` (``BAD_VALUE``)."""
+
+    def check(value: object, path: str) -> Failure | None:
+        if type(value) is not dict:
+            return Failure("WRONG_TYPE", path)
+        assert isinstance(value, dict)
+        if non_empty and not value:
+            return Failure("BAD_VALUE", path)
+        for key in sorted_keys(value):
+            member = child_path(path, key)
+            failure = key_check(key, member) or value_check(value[key], member)
+            if failure:
+                return failure
+        return None
+
+    return check
+
+
 def nested(fields: Sequence[Field], after: Check | None = None) -> Check:
     names = frozenset(field.name for field in fields)
 

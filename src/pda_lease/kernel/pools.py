@@ -51,37 +51,6 @@ def _nullable(check: model.Check) -> model.Check:
     return nullable
 
 
-def _object_of(key_check: model.Check, value_check: model.Check) -> model.Check:
-    def check(value: object, path: str) -> Failure | None:
-        if type(value) is not dict:
-            return Failure("WRONG_TYPE", path)
-        assert isinstance(value, dict)
-        for key in model.sorted_keys(value):
-            member = model.child_path(path, key)
-            failure = key_check(key, member) or value_check(value[key], member)
-            if failure:
-                return failure
-        return None
-
-    return check
-
-
-def _array_of(item: model.Check, max_items: int) -> model.Check:
-    def check(value: object, path: str) -> Failure | None:
-        if type(value) is not list:
-            return Failure("WRONG_TYPE", path)
-        assert isinstance(value, list)
-        if len(value) > max_items:
-            return Failure("TOO_MANY_ITEMS", path)
-        for index, element in enumerate(value):
-            failure = item(element, model.index_path(path, index))
-            if failure:
-                return failure
-        return None
-
-    return check
-
-
 # ---------------------------------------------------------------------------------- policy
 
 
@@ -116,8 +85,8 @@ def pools_fields() -> tuple[Field, ...]:
     return (
         Field("rate_window_ns", _WINDOW),
         Field("org", limits),
-        Field("workspaces", _object_of(_ID, limits)),
-        Field("principals", _object_of(_HEX32, limits)),
+        Field("workspaces", model.object_of(_ID, limits)),
+        Field("principals", model.object_of(_HEX32, limits)),
         Field("safety", model.nested(safety_fields())),
     )
 
@@ -294,9 +263,9 @@ def usage_fields() -> tuple[Field, ...]:
         Field("day", model.integer(0, MAX_DAY)),
         Field(
             "reservations",
-            _array_of(model.nested(_reservation_fields()), MAX_USAGE_ITEMS),
+            model.array_of(model.nested(_reservation_fields()), MAX_USAGE_ITEMS),
         ),
-        Field("denials", _array_of(model.nested(_denial_fields()), MAX_USAGE_ITEMS)),
+        Field("denials", model.array_of(model.nested(_denial_fields()), MAX_USAGE_ITEMS)),
     )
 
 
@@ -477,19 +446,11 @@ def check_pools(
         scoped = [r for r in usage.reservations if r.principal == principal_hex]
         scopes.append((principal_limits, scoped))
 
-    def in_flight(items: list[Reservation]) -> list[Reservation]:
-        return [
-            r
-            for r in items
-            if r.open and r.clock_epoch == now.epoch and r.granted_at_ns <= now.ns < r.expires_at_ns
-        ]
+    def flight(items: list[Reservation]) -> list[Reservation]:
+        return in_flight(items, now)
 
-    def in_window(items: list[Reservation]) -> list[Reservation]:
-        return [
-            r
-            for r in items
-            if r.clock_epoch == now.epoch and 0 <= now.ns - r.granted_at_ns < pools.rate_window_ns
-        ]
+    def window(items: list[Reservation]) -> list[Reservation]:
+        return in_window(items, now, pools.rate_window_ns)
 
     # Step 4: the request's own size.
     for limits, _ in scopes:
@@ -511,12 +472,12 @@ def check_pools(
         ],
         ...,
     ] = (
-        ("CONCURRENCY_EXCEEDED", "concurrency", in_flight, 1, _one, _by_expiry, _expiry),
-        ("COMPUTE_EXCEEDED", "compute", in_flight, demand.compute, _compute, _by_expiry, _expiry),
+        ("CONCURRENCY_EXCEEDED", "concurrency", flight, 1, _one, _by_expiry, _expiry),
+        ("COMPUTE_EXCEEDED", "compute", flight, demand.compute, _compute, _by_expiry, _expiry),
         (
             "REQUESTS_EXCEEDED",
             "requests",
-            in_window,
+            window,
             1,
             _one,
             _by_grant,
@@ -525,7 +486,7 @@ def check_pools(
         (
             "UNITS_EXCEEDED",
             "units",
-            in_window,
+            window,
             demand.units,
             _units,
             _by_grant,
@@ -553,7 +514,7 @@ def check_pools(
         limit = limits.spend_cents
         if limit is None:
             continue
-        spent = sum(r.spend_cents for r in items if r.day == usage.day)
+        spent = spent_on(items, usage.day)
         if spent + demand.spend_cents > limit:
             next_day = None if demand.spend_cents > limit else Retry(day=usage.day + 1)
             return _quota("SPEND_EXCEEDED", limits.path + ".spend_cents", next_day)
@@ -576,6 +537,65 @@ def _expiry(item: Reservation) -> int:
     return item.expires_at_ns
 
 
+# ---------------------------------------------------------------------------------- counts
+# The §14.3 definitions, once: step P judges with them and the manager's status reports them.
+
+
+def in_flight(items: Sequence[Reservation], now: MonotonicTime) -> list[Reservation]:
+    """Open, this epoch, and ``granted_at_ns <= now.ns < expires_at_ns``."""
+    return [
+        r
+        for r in items
+        if r.open and r.clock_epoch == now.epoch and r.granted_at_ns <= now.ns < r.expires_at_ns
+    ]
+
+
+def in_window(
+    items: Sequence[Reservation], now: MonotonicTime, window_ns: int
+) -> list[Reservation]:
+    """This epoch, granted within the last ``window_ns`` (open or not)."""
+    return [
+        r for r in items if r.clock_epoch == now.epoch and 0 <= now.ns - r.granted_at_ns < window_ns
+    ]
+
+
+def spent_on(items: Sequence[Reservation], day: int) -> int:
+    """The spend of ``day``: reserved while open, settled once closed (any epoch)."""
+    return sum(r.spend_cents for r in items if r.day == day)
+
+
+def scope_counts(pools: Pools, usage: Usage, now: MonotonicTime) -> list[dict[str, object]]:
+    """Every configured scope with what counts against each pool now, and its limits."""
+    scopes: list[tuple[PoolLimits, list[Reservation]]] = [(pools.org, list(usage.reservations))]
+    for name in model.sorted_keys(pools.workspaces):
+        scoped = [r for r in usage.reservations if r.workspace == name]
+        scopes.append((pools.workspaces[name], scoped))
+    for key in sorted(pools.principals):
+        scoped = [r for r in usage.reservations if r.principal == key.hex()]
+        scopes.append((pools.principals[key], scoped))
+    counts: list[dict[str, object]] = []
+    for limits, items in scopes:
+        flight = in_flight(items, now)
+        window = in_window(items, now, pools.rate_window_ns)
+        used = {
+            "concurrency": len(flight),
+            "compute": sum(r.compute for r in flight),
+            "requests": len(window),
+            "units": sum(r.units for r in window),
+            "spend_cents": spent_on(items, usage.day),
+        }
+        counts.append(
+            {
+                "scope": limits.path,
+                "pools": {
+                    pool: {"used": used[pool], "limit": getattr(limits, pool)} for pool in used
+                },
+                "context_tokens": {"limit": limits.context_tokens},
+            }
+        )
+    return counts
+
+
 __all__ = [
     "Admission",
     "Clamp",
@@ -587,7 +607,11 @@ __all__ = [
     "SafetyRule",
     "Usage",
     "check_pools",
+    "in_flight",
+    "in_window",
     "parse_usage",
     "pools_from_json",
+    "scope_counts",
+    "spent_on",
     "usage_document",
 ]
